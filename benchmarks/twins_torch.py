@@ -1,0 +1,150 @@
+"""PyTorch twins of minivae's three VAEs, for the parity tests and the benchmark (not part of the library).
+
+Each model is the same network as in `minivae.models`, written the ordinary PyTorch way (nn.Linear, nn.Conv2d,
+nn.ConvTranspose2d, autograd, torch.optim.Adam). minivae's parameter names are the exchange format:
+
+    "{encoder|decoder}.{i}.W" / ".b"   i counts every layer of the Sequential, Flatten/Reshape included;
+                                       an activation is fused into the layer before it and has no index.
+    Dense            W (I, O)            = nn.Linear.weight.T
+    Conv2d           W (C_out, C_in, k, k) = nn.Conv2d.weight
+    ConvTranspose2d  W (C_in, C_out, k, k) = nn.ConvTranspose2d.weight
+
+To keep that numbering, the torch Sequential holds one module per minivae layer: a bare parameter layer, a
+`nn.Sequential(layer, nn.ReLU())` block for a layer with a fused ReLU, or a parameter-free reshape.
+
+Loss (nats, per example, then the batch mean), identical to minivae:
+    z     = mu + exp(logvar / 2) * eps                         eps: (B, Z), passed in
+    recon = sum_pixels BCEWithLogits(logits, x)               = -log p(x | z), x in [0, 1]
+    kl    = 0.5 * sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j) = KL(N(mu, exp(logvar)) || N(0, I))
+    loss  = mean_B(recon + kl)
+"""
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+# name -> (latent Z, input shape of one example, encoder spec, decoder spec).
+# A spec entry is ("dense", I, O, act) | ("conv", C_in, C_out, act) | ("convT", C_in, C_out, act)
+# | ("flatten",) | ("reshape", shape); every conv is k=4, stride 2, padding 1 (halves / doubles H and W).
+ARCHS = {
+    "mlp": (20, (784,),
+            [("dense", 784, 400, "relu"), ("dense", 400, 2 * 20, None)],
+            [("dense", 20, 400, "relu"), ("dense", 400, 784, None)]),
+    "conv28": (16, (1, 28, 28),
+               [("conv", 1, 32, "relu"), ("conv", 32, 64, "relu"), ("flatten",),
+                ("dense", 3136, 256, "relu"), ("dense", 256, 2 * 16, None)],
+               [("dense", 16, 256, "relu"), ("dense", 256, 3136, "relu"), ("reshape", (64, 7, 7)),
+                ("convT", 64, 32, "relu"), ("convT", 32, 1, None)]),
+    "conv64": (32, (3, 64, 64),
+               [("conv", 3, 32, "relu"), ("conv", 32, 64, "relu"), ("conv", 64, 128, "relu"),
+                ("conv", 128, 256, "relu"), ("flatten",), ("dense", 4096, 2 * 32, None)],
+               [("dense", 32, 4096, "relu"), ("reshape", (256, 4, 4)), ("convT", 256, 128, "relu"),
+                ("convT", 128, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 3, None)]),
+}
+
+
+def _layer(entry):
+    kind = entry[0]
+    if kind == "flatten":
+        return nn.Flatten()
+    if kind == "reshape":
+        return nn.Unflatten(1, entry[1])
+    _, n_in, n_out, act = entry
+    layer = {"dense": lambda: nn.Linear(n_in, n_out),
+             "conv": lambda: nn.Conv2d(n_in, n_out, 4, stride=2, padding=1),
+             "convT": lambda: nn.ConvTranspose2d(n_in, n_out, 4, stride=2, padding=1)}[kind]()
+    return nn.Sequential(layer, nn.ReLU()) if act == "relu" else layer
+
+
+class VAE(nn.Module):
+    """encoder: x -> [mu | logvar] (B, 2Z);  decoder: z -> logits, shaped like one example (flat for mlp, NCHW)."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+        self.latent, self.x_shape, enc, dec = ARCHS[name]
+        self.encoder = nn.Sequential(*[_layer(e) for e in enc])
+        self.decoder = nn.Sequential(*[_layer(e) for e in dec])
+
+    def forward(self, x, eps):
+        """Returns (logits, mu, logvar); x is reshaped to (B, *x_shape) (so (B, 1, 28, 28) is fine for mlp)."""
+        h = self.encoder(x.reshape(x.shape[0], *self.x_shape))
+        mu, logvar = h[:, :self.latent], h[:, self.latent:]
+        z = mu + torch.exp(0.5 * logvar) * eps
+        return self.decoder(z), mu, logvar
+
+
+def build_model(name, *, dtype=torch.float32, seed=None):
+    """A twin with PyTorch's default initialization (seeded with torch.manual_seed when seed is given)."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return VAE(name).to(dtype)
+
+
+def _param_layers(module):
+    """Yield (minivae prefix, parameter layer, kind) for every layer that has parameters."""
+    for part in ("encoder", "decoder"):
+        for i, block in enumerate(getattr(module, part)):
+            layer = block[0] if isinstance(block, nn.Sequential) else block
+            if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                yield f"{part}.{i}", layer
+
+
+def to_minivae_params(module):
+    """The twin's parameters as minivae's dict name -> ndarray (copies; Linear weights transposed)."""
+    params = {}
+    for prefix, layer in _param_layers(module):
+        W = layer.weight.detach().cpu().numpy()
+        params[prefix + ".W"] = np.ascontiguousarray(W.T if isinstance(layer, nn.Linear) else W)
+        params[prefix + ".b"] = layer.bias.detach().cpu().numpy().copy()
+    return params
+
+
+def to_minivae_grads(module):
+    """The gradients left by backward(), in minivae's names and layouts."""
+    grads = {}
+    for prefix, layer in _param_layers(module):
+        gW = layer.weight.grad.detach().cpu().numpy()
+        grads[prefix + ".W"] = np.ascontiguousarray(gW.T if isinstance(layer, nn.Linear) else gW)
+        grads[prefix + ".b"] = layer.bias.grad.detach().cpu().numpy().copy()
+    return grads
+
+
+def load_minivae_params(module, params):
+    """Copy minivae's dict name -> ndarray into the twin (in place, keeping the twin's dtype). Names must match."""
+    expected = {p + s for p, _ in _param_layers(module) for s in (".W", ".b")}
+    if set(params) != expected:
+        raise KeyError(f"parameter names differ: missing {sorted(expected - set(params))}, "
+                       f"unexpected {sorted(set(params) - expected)}")
+    with torch.no_grad():
+        for prefix, layer in _param_layers(module):
+            W = np.asarray(params[prefix + ".W"])
+            W = W.T if isinstance(layer, nn.Linear) else W
+            if tuple(W.shape) != tuple(layer.weight.shape):
+                raise ValueError(f"{prefix}.W: shape {W.shape} does not fit torch weight {tuple(layer.weight.shape)}")
+            layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W)))
+            layer.bias.copy_(torch.from_numpy(np.asarray(params[prefix + ".b"])))
+    return module
+
+
+def loss(module, x, eps):
+    """(mean_loss, recon_mean, kl_mean) in nats; see the module docstring. Tensors with autograd history."""
+    logits, mu, logvar = module(x, eps)
+    x = x.reshape(logits.shape)
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+    kl = 0.5 * (mu * mu + torch.exp(logvar) - 1.0 - logvar).sum(1)
+    return (recon + kl).mean(), recon.mean(), kl.mean()
+
+
+def make_optimizer(module, lr=1e-3):
+    """torch.optim.Adam with PyTorch's defaults (betas 0.9/0.999, eps 1e-8, no weight decay)."""
+    return torch.optim.Adam(module.parameters(), lr=lr)
+
+
+def train_step(module, opt, x, eps):
+    """One step: forward, backward, Adam. Returns the mean loss as a (detached) tensor."""
+    opt.zero_grad(set_to_none=True)
+    mean_loss, _, _ = loss(module, x, eps)
+    mean_loss.backward()
+    opt.step()
+    return mean_loss.detach()
