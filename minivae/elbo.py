@@ -1,0 +1,96 @@
+"""The VAE and its objective, the evidence lower bound (ELBO), forward and backward in one place.
+
+For one example x (D values) with encoder q(z|x) = N(μ(x), diag(exp(logvar(x)))), prior p(z) = N(0, I) and a decoder
+whose output `out(z)` parametrizes p(x|z):
+
+    log p(x) ≥ ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))
+
+estimated with one reparametrized sample z = μ + exp(½·logvar)·ε, ε ~ N(0, I) passed in. Training *minimizes* the
+negative ELBO, averaged over a batch of B examples (nats per example):
+
+    L = (1/B) Σ_b [ −log p(x_b | z_b) + KL_b ]        ("recon" + "kl")
+
+Forward, step by step (shapes for batch B, latent Z, data D, k outputs per value):
+    h = encoder(x)                      (B, 2Z)       μ = h[:, :Z], logvar = h[:, Z:]
+    z = μ + exp(½·logvar)·ε             (B, Z)        gaussian.py
+    KL = ½ Σ_Z (μ² + exp(logvar) − 1 − logvar)        (B,)
+    out = decoder(z)                    (B, k·D)
+    recon = −log p(x | out)             (B,)          likelihoods/
+Backward, each line the derivative of one line above, with ∂L/∂loss_b = 1/B:
+    ∂L/∂out = (1/B) · ∂(−log p)/∂out                                  (B, k·D)
+    ∂L/∂z = decoder.backward(∂L/∂out)                                 (B, Z)
+    ∂L/∂μ = ∂L/∂z + μ/B,   ∂L/∂logvar = ∂L/∂z · ½σε + ½(σ² − 1)/B     (B, Z) each
+    encoder.backward([∂L/∂μ, ∂L/∂logvar])                             parameter gradients
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .gaussian import sample_kl_backward_kernel, sample_kl_kernel
+
+
+@dataclass
+class ElboTerms:
+    """Per-example terms of the negative ELBO, in nats: loss = recon + kl, each (B,)."""
+    loss: np.ndarray
+    recon: np.ndarray
+    kl: np.ndarray
+
+
+class VAE:
+    """Encoder, latent Gaussian, decoder and likelihood; parameters named "encoder.*" and "decoder.*".
+
+    `image_shape` is the data's (C, H, W); the encoder receives x reshaped to `encoder_input_shape` (flat for an MLP,
+    (C, H, W) for a convolutional encoder). `config` holds the arguments that rebuild the model (checkpoints).
+    """
+
+    def __init__(self, encoder, decoder, likelihood, latent, image_shape, encoder_input_shape, config):
+        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.latent, self.image_shape, self.encoder_input_shape = latent, tuple(image_shape), tuple(encoder_input_shape)
+        self.config = config
+
+    @property
+    def params(self):
+        return {**{"encoder." + k: v for k, v in self.encoder.params.items()},
+                **{"decoder." + k: v for k, v in self.decoder.params.items()}}
+
+    @property
+    def grads(self):
+        return {**{"encoder." + k: v for k, v in self.encoder.grads.items()},
+                **{"decoder." + k: v for k, v in self.decoder.grads.items()}}
+
+    @property
+    def dtype(self):
+        return next(iter(self.params.values())).dtype
+
+    def encode(self, x):
+        """μ, logvar of q(z|x), each (B, Z)."""
+        h = self.encoder.forward(x.reshape(x.shape[0], *self.encoder_input_shape))
+        return h[:, :self.latent], h[:, self.latent:]
+
+    def decode(self, z):
+        """The likelihood's parameters for each example, (B, k·D) (a conv decoder's (B, k·C, H, W) flattened)."""
+        out = self.decoder.forward(z)
+        self._out_shape = out.shape
+        return out.reshape(out.shape[0], -1)
+
+    def forward(self, x, eps):
+        """Negative ELBO per example for data x (B, ...) and noise ε (B, Z); keeps what `backward` needs."""
+        B = x.shape[0]
+        mu, logvar = self.encode(x)
+        z, kl = np.empty_like(mu), np.empty(B, dtype=mu.dtype)
+        sample_kl_kernel(mu, logvar, eps, z, kl)
+        recon, dout = self.likelihood.nll_and_grad(self.decode(z), x.reshape(B, -1), 1.0 / B)
+        self._cache = (mu, logvar, eps, dout)
+        return ElboTerms(recon + kl, recon, kl)
+
+    def backward(self):
+        """Gradients of L = mean_b(loss_b) w.r.t. every parameter (dict, same names as `params`)."""
+        mu, logvar, eps, dout = self._cache
+        B = mu.shape[0]
+        dz = self.decoder.backward(dout.reshape(self._out_shape))
+        dh = np.empty((B, 2 * self.latent), dtype=mu.dtype)
+        sample_kl_backward_kernel(dz, np.full(B, 1.0 / B, dtype=mu.dtype), mu, logvar, eps,
+                                  dh[:, :self.latent], dh[:, self.latent:])
+        self.encoder.backward(dh, need_dx=False)
+        return self.grads

@@ -1,0 +1,62 @@
+"""The diagonal-Gaussian posterior q(z|x) = N(μ, diag(exp(logvar))): reparametrized sampling and the KL to the prior.
+
+One convention everywhere: the encoder outputs the *log-variance* `logvar`, so σ = exp(½·logvar).
+
+Reparametrization (the noise ε ~ N(0, I) is an argument, which makes the ELBO a deterministic function):
+    z = μ + exp(½·logvar) · ε                       μ, logvar, ε: (B, Z) -> z: (B, Z)
+    ∂z/∂μ = 1,   ∂z/∂logvar = ½ · exp(½·logvar) · ε
+
+KL divergence to the prior p(z) = N(0, I), in closed form, per example (nats):
+    KL = ½ · Σ_Z (μ² + exp(logvar) − 1 − logvar)     -> (B,)
+    ∂KL/∂μ = μ,   ∂KL/∂logvar = ½ · (exp(logvar) − 1)
+
+`reparameterize`, `gaussian_kl` and their backwards are the NumPy specification; `sample_kl_kernel` and
+`sample_kl_backward_kernel` fuse both into one pass each and are tested against them.
+"""
+import numpy as np
+from numba import njit
+
+
+def reparameterize(mu, logvar, eps):
+    """z = μ + exp(½·logvar) · ε.   (B, Z) each -> (B, Z)."""
+    return mu + np.exp(0.5 * logvar) * eps
+
+
+def reparameterize_backward(dz, logvar, eps):
+    """Given dL/dz (B, Z): dL/dμ = dz, dL/dlogvar = dz · ½·exp(½·logvar)·ε."""
+    return dz, dz * 0.5 * np.exp(0.5 * logvar) * eps
+
+
+def gaussian_kl(mu, logvar):
+    """KL(N(μ, exp(logvar)) ‖ N(0, I)) = ½ Σ_Z (μ² + exp(logvar) − 1 − logvar).   (B, Z) -> (B,) nats."""
+    return 0.5 * np.sum(mu * mu + np.expm1(logvar) - logvar, axis=1)  # expm1: exact near logvar = 0
+
+
+def gaussian_kl_backward(dkl, mu, logvar):
+    """Given dL/dKL (B,): dL/dμ = dkl · μ, dL/dlogvar = dkl · ½(exp(logvar) − 1)."""
+    return dkl[:, None] * mu, dkl[:, None] * 0.5 * np.expm1(logvar)
+
+
+@njit(cache=True)
+def sample_kl_kernel(mu, logvar, eps, z, kl):
+    """One pass: z = μ + exp(½·logvar)·ε into `z` (B, Z), and KL per example into `kl` (B,)."""
+    B, Z = mu.shape
+    for b in range(B):
+        acc = 0.0
+        for j in range(Z):
+            s = np.exp(0.5 * logvar[b, j])
+            z[b, j] = mu[b, j] + s * eps[b, j]
+            acc += mu[b, j] * mu[b, j] + np.expm1(logvar[b, j]) - logvar[b, j]
+        kl[b] = 0.5 * acc
+
+
+@njit(cache=True)
+def sample_kl_backward_kernel(dz, dkl, mu, logvar, eps, dmu, dlogvar):
+    """One pass over (B, Z): dμ = dz + dkl·μ and dlogvar = dz·½σε + dkl·½(σ² − 1), with σ = exp(½·logvar)."""
+    B, Z = mu.shape
+    for b in range(B):
+        w = dkl[b]
+        for j in range(Z):
+            s = np.exp(0.5 * logvar[b, j])
+            dmu[b, j] = dz[b, j] + w * mu[b, j]
+            dlogvar[b, j] = 0.5 * (dz[b, j] * s * eps[b, j] + w * np.expm1(logvar[b, j]))

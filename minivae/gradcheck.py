@@ -1,0 +1,134 @@
+"""Finite-difference gradient checks, in float64, of every layer and of the whole ELBO.
+
+The numerical derivative is the fourth-order central difference
+
+    f'(θ) ≈ [f(θ − 2h) − 8 f(θ − h) + 8 f(θ + h) − f(θ + 2h)] / (12 h),   error O(h⁴),
+
+which lets h be large enough (1e-3) that floating-point cancellation stays near 1e-13 while the truncation error
+stays below that too. f may be array-valued; the stencil is applied to each entry before the entries are summed,
+so entries that θ does not affect cancel exactly instead of adding rounding noise (a gradient that is exactly 0,
+as in ReLU's flat half, must come out as 0). The comparison is the relative error |a − n| / max(1e-8, |a| + |n|), which must be ≤ 1e-7
+everywhere. Activations with kinks (ReLU) are checked at points away from the kink, and models in the whole-ELBO
+checks use smooth activations, because a difference quotient that straddles a kink measures nothing.
+
+`run_all()` is what `minivae gradcheck` prints; tests call the same checks one by one.
+"""
+import numpy as np
+
+from .activations import ACTIVATIONS, bias_act_backward, bias_act_forward
+from .gaussian import gaussian_kl, gaussian_kl_backward, reparameterize, reparameterize_backward
+from .layers.dense import dense_backward, dense_forward
+from .likelihoods import LIKELIHOODS, get_likelihood
+from .models import build_model
+
+TOLERANCE = 1e-7
+STEP = 1e-3
+
+
+def numerical_gradient(f, theta, h=STEP):
+    """∂(Σ f)/∂θ by fourth-order central differences; f() reads θ (modified in place and restored)."""
+    grad = np.zeros_like(theta)
+    flat, gflat = theta.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        orig = flat[i]
+        vals = []
+        for k in (-2, -1, 1, 2):
+            flat[i] = orig + k * h
+            vals.append(f())
+        flat[i] = orig
+        gflat[i] = np.sum((vals[0] - vals[3]) - 8 * (vals[1] - vals[2])) / (12 * h)
+    return grad
+
+
+def max_rel_error(analytic, numeric):
+    """max |a − n| / max(1e-8, |a| + |n|) over all entries, and the index where it occurs."""
+    err = np.abs(analytic - numeric) / np.maximum(1e-8, np.abs(analytic) + np.abs(numeric))
+    i = np.unravel_index(np.argmax(err), err.shape) if err.size else ()
+    return (float(err[i]) if err.size else 0.0), i
+
+
+def check_function(forward, backward, inputs, seed=0):
+    """Check `backward` against finite differences of L = Σ w ⊙ forward(*inputs) for a fixed random w.
+
+    forward(*inputs) -> y; backward(dy, *inputs) -> tuple of dL/d(input) (None for inputs not differentiated).
+    Returns {input index: max relative error}.
+    """
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(np.shape(forward(*inputs)))
+    analytic = backward(w, *inputs)
+    errors = {}
+    for j, a in enumerate(analytic):
+        if a is not None:
+            errors[j] = max_rel_error(a, numerical_gradient(lambda: w * forward(*inputs), inputs[j]))[0]
+    return errors
+
+
+def away_from_zero(rng, shape, margin=0.05):
+    """Normal samples pushed at least `margin` away from 0 (so ReLU's kink is never straddled)."""
+    x = rng.standard_normal(shape)
+    return x + np.sign(x) * margin
+
+
+def layer_checks(seed=0):
+    """(name, max relative error) for every activation, the dense layer, the sampler, the KL and each likelihood."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for act in ACTIVATIONS:
+        z, b = away_from_zero(rng, (3, 4, 2)), np.zeros(4)
+        errs = check_function(lambda z, b: bias_act_forward(z, b, act),
+                              lambda dy, z, b: bias_act_backward(dy, bias_act_forward(z, b, act), act), [z, b])
+        results.append((f"activation {act} (z, b)", max(errs.values())))
+    x, W, b = rng.standard_normal((5, 6)), rng.standard_normal((6, 4)) * 0.5, rng.standard_normal(4)
+    for act in ("identity", "tanh", "softplus"):
+        errs = check_function(lambda x, W, b: dense_forward(x, W, b, act),
+                              lambda dy, x, W, b: dense_backward(dy, x, W, dense_forward(x, W, b, act), act),
+                              [x, W, b])
+        results.append((f"dense {act} (x, W, b)", max(errs.values())))
+    mu, logvar, eps = rng.standard_normal((4, 3)), rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    errs = check_function(lambda mu, lv, e: reparameterize(mu, lv, e),
+                          lambda dz, mu, lv, e: (*reparameterize_backward(dz, lv, e), None), [mu, logvar, eps])
+    results.append(("reparameterize (mu, logvar)", max(errs.values())))
+    errs = check_function(gaussian_kl, gaussian_kl_backward, [mu, logvar])
+    results.append(("gaussian_kl (mu, logvar)", max(errs.values())))
+    for name in LIKELIHOODS:
+        lik = get_likelihood(name)
+        for label, (out, x) in likelihood_points(lik, rng).items():
+            errs = check_function(lambda out, x: lik.log_prob(out, x),
+                                  lambda dlp, out, x: (dlp[:, None] * lik.log_prob_backward(out, x), None), [out, x])
+            results.append((f"likelihood {name} {label}", max(errs.values())))
+    return results
+
+
+def likelihood_points(lik, rng):
+    """Network outputs and data at which to check a likelihood's gradient: typical values and hard regions."""
+    x = lik.from_uint8(rng.integers(0, 256, size=(3, 5)), dtype=np.float64)
+    k = lik.outputs_per_value
+    return {"typical": (rng.standard_normal((3, k * 5)), x),
+            "logits ±30": (np.concatenate([np.full((3, k * 5 // 2), 30.0), np.full((3, k * 5 - k * 5 // 2), -30.0)], 1)
+                           + rng.uniform(-0.5, 0.5, (3, k * 5)), x)}
+
+
+def elbo_check(model="mlp", seed=0, **kwargs):
+    """Max relative error of the whole ELBO's gradient w.r.t. every parameter (float64), per parameter."""
+    rng = np.random.default_rng(seed)
+    vae = build_model(model, rng=rng, dtype=np.float64, **kwargs)
+    lik = vae.likelihood
+    B = 3
+    x = lik.from_uint8(rng.integers(0, 256, size=(B, *vae.image_shape)), dtype=np.float64)
+    eps = rng.standard_normal((B, vae.latent))
+
+    def loss():
+        return vae.forward(x, eps).loss / B  # per example, so that the batch mean is their sum
+
+    loss()
+    grads = {k: g.copy() for k, g in vae.backward().items()}
+    label = f"elbo {model} {vae.config['activation']} {vae.config['likelihood']}"
+    return [(f"{label} {name}", max_rel_error(grads[name], numerical_gradient(loss, theta))[0])
+            for name, theta in vae.params.items()]
+
+
+def run_all():
+    """Every check `minivae gradcheck` runs: the layers, then whole-ELBO checks of small smooth models."""
+    small_mlp = {"image_shape": (1, 4, 3), "latent": 3, "hidden": (6, 5), "activation": "tanh"}
+    return [*layer_checks(), *elbo_check("mlp", **small_mlp),
+            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"})]

@@ -1,0 +1,14 @@
+"""Layers: thin classes that own parameters and their gradients; the math lives in paired forward/backward functions.
+
+Every layer follows one protocol:
+
+    layer.params : dict name -> ndarray      (e.g. {"W": ..., "b": ...}; empty for reshapes)
+    layer.grads  : dict name -> ndarray      (same keys and shapes, overwritten by each backward)
+    y  = layer.forward(x)                    (keeps what backward needs)
+    dx = layer.backward(dy, need_dx=True)    (returns None when need_dx is False)
+"""
+from .dense import Dense
+from .reshape import Flatten, Reshape
+from .sequential import Sequential
+
+__all__ = ["Dense", "Flatten", "Reshape", "Sequential"]
