@@ -70,5 +70,9 @@ class Bernoulli:
     def mean(self, logits):
         return sigmoid(logits)
 
+    def to_unit(self, x):
+        """Data or means in this distribution's scale -> pictures in [0, 1] (already there)."""
+        return x
+
     def sample(self, logits, rng):
         return (rng.random(logits.shape) < sigmoid(logits)).astype(logits.dtype)
