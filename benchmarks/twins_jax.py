@@ -142,17 +142,20 @@ def adam_update(params, grads, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
     return params, {"t": t, "m": m, "v": v}
 
 
-def make_train_step(name, lr=1e-3):
-    """A jitted `train_step(params, state, x, eps) -> (params, state, mean_loss)`: forward, backward, Adam."""
+def make_train_step(name, lr=1e-3, donate=False):
+    """A jitted `train_step(params, state, x, eps) -> (params, state, mean_loss)`: forward, backward, Adam.
+
+    donate=True lets XLA write the new params and Adam state into the old buffers (as an in-place update would;
+    the benchmark uses it); the caller must then not touch the params/state it passed in.
+    """
     grad_fn = jax.value_and_grad(lambda p, x, eps: loss(name, p, x, eps), has_aux=True)
 
-    @jax.jit
     def train_step(params, state, x, eps):
         (mean_loss, _), grads = grad_fn(params, x, eps)
         params, state = adam_update(params, grads, state, lr=lr)
         return params, state, mean_loss
 
-    return train_step
+    return jax.jit(train_step, donate_argnums=(0, 1) if donate else ())
 
 
 def loss_and_grads(name, params, x, eps):

@@ -1,0 +1,330 @@
+"""Time one full training step (forward, backward, Adam) of the same VAE in minivae, PyTorch and JAX.
+
+    python benchmarks/compare.py [--threads 2] [--json out.json] [--models mlp,conv28,conv64] [--repeats N]
+
+What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
+framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
+for mlp and conv28, 64 for conv64. For each (model, dtype) all frameworks are built and warmed up (JAX compiles
+here), then timed *interleaved* — round r runs one step of each framework — so that load from other processes on the
+machine falls on all of them alike. Reported: median ms/step and the interquartile range over the rounds.
+
+Napkin math (printed with the table):
+    FLOPs of one layer's forward, per example, as 2·M·N·K of the GEMM it is (im2col view for convolutions):
+        Dense I→O                     2·I·O
+        Conv2d C_in→C_out, k×k        2·C_out·(H_out·W_out)·(C_in·k²)
+        ConvTranspose2d C_in→C_out    2·C_in·(H_in·W_in)·(C_out·k²)       (each input pixel scatters a k×k patch)
+    The backward needs two GEMMs of the same size per layer (dL/dW and dL/dx), except that the encoder's first layer
+    needs no dL/dx:     FLOPs/step = B · (3·F − F_first),     F = Σ_layers forward FLOPs per example.
+    Bias, activations, the loss and Adam are O(parameters + activations) and are left out.
+    Peak: the best of several numpy 2048×2048 matmuls (2·2048³ FLOPs each), float32 and float64, with the same
+    threads. "% peak" = achieved GFLOP/s ÷ that peak.
+
+Threads: --threads N sets OMP/OPENBLAS/MKL/NUMBA_NUM_THREADS, torch.set_num_threads and XLA_FLAGS before numpy,
+torch or jax are imported. Current jaxlib sizes its CPU thread pool from the CPUs the process may run on and ignores
+the XLA flags, so when N is below the usable CPU count the whole process is also pinned to N CPUs
+(os.sched_setaffinity), which binds all three frameworks alike.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+BATCH = {"mlp": 128, "conv28": 128, "conv64": 64}
+IMAGE_SHAPE = {"mlp": (1, 28, 28), "conv28": (1, 28, 28), "conv64": (3, 64, 64)}
+LATENT = {"mlp": 20, "conv28": 16, "conv64": 32}
+FRAMEWORKS = ("minivae", "torch", "jax")
+
+# Napkin-math table: the forward FLOPs of each parameter layer, per example, in Sequential order (encoder first).
+#   ("dense", I, O) | ("conv", C_in, C_out, H_out) | ("convT", C_in, C_out, H_in); square images, k = 4.
+LAYERS = {
+    "mlp": [("dense", 784, 400), ("dense", 400, 40), ("dense", 20, 400), ("dense", 400, 784)],
+    "conv28": [("conv", 1, 32, 14), ("conv", 32, 64, 7), ("dense", 3136, 256), ("dense", 256, 32),
+               ("dense", 16, 256), ("dense", 256, 3136), ("convT", 64, 32, 7), ("convT", 32, 1, 14)],
+    "conv64": [("conv", 3, 32, 32), ("conv", 32, 64, 16), ("conv", 64, 128, 8), ("conv", 128, 256, 4),
+               ("dense", 4096, 64), ("dense", 32, 4096), ("convT", 256, 128, 4), ("convT", 128, 64, 8),
+               ("convT", 64, 32, 16), ("convT", 32, 3, 32)],
+}
+K = 4
+
+
+def layer_flops(layer):
+    kind, a, b, *rest = layer
+    if kind == "dense":
+        return 2 * a * b
+    h = rest[0]
+    return 2 * b * h * h * a * K * K  # the same expression for conv (h = H_out) and convT (h = H_in)
+
+
+def flops_per_step(model, batch):
+    """B · (3·F − F_first): forward F, two backward GEMMs per layer, no dL/dx for the encoder's first layer."""
+    forward = [layer_flops(layer) for layer in LAYERS[model]]
+    return batch * (3 * sum(forward) - forward[0])
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=2, help="threads for every framework (default 2)")
+    p.add_argument("--json", metavar="FILE", help="also write the results as a JSON list to FILE")
+    p.add_argument("--models", default="mlp,conv28,conv64", help="comma-separated subset of mlp,conv28,conv64")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset of minivae,torch,jax")
+    p.add_argument("--repeats", type=int, default=30, help="timed rounds per (model, dtype) (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (JAX compiles in the first) (default 3)")
+    p.add_argument("--max-seconds", type=float, default=60.0,
+                   help="stop a (model, dtype) after this many seconds of timed rounds, keeping at least 5 rounds")
+    p.add_argument("--no-float64", action="store_true", help="skip the float64 mlp run")
+    args = p.parse_args(argv)
+    args.models = [m for m in args.models.split(",") if m]
+    args.frameworks = [f for f in args.frameworks.split(",") if f]
+    for m in args.models:
+        if m not in BATCH:
+            p.error(f"unknown model {m!r}; expected some of {', '.join(BATCH)}")
+    for f in args.frameworks:
+        if f not in FRAMEWORKS:
+            p.error(f"unknown framework {f!r}; expected some of {', '.join(FRAMEWORKS)}")
+    if args.threads < 1 or args.repeats < 1:
+        p.error("--threads and --repeats must be >= 1")
+    return args
+
+
+def set_threads(n):
+    """Must run before numpy, numba, torch or jax are imported: they size their thread pools at import."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(n)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n == 1:  # the classic single-thread recipe; older jaxlibs honour it, newer ones ignore it
+        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = flags.strip()
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cpus and n < len(cpus):
+        os.sched_setaffinity(0, cpus[:n])
+        return f"pinned to CPUs {cpus[:n]}"
+    return f"{len(cpus) or os.cpu_count()} CPUs usable"
+
+
+# --- the three steppers: each `make_*` returns step() -> mean loss (a float), all from the same start ---
+
+def make_minivae(model, dtype, params0, x, eps):
+    import numpy as np
+    from minivae.models import build_model
+    from minivae.optim import Adam
+    vae = build_model(model, rng=np.random.default_rng(0), dtype=dtype)
+    for k, p in vae.params.items():
+        p[...] = params0[k]
+    opt = Adam(vae.params, lr=1e-3)
+    x, eps = x.astype(dtype), eps.astype(dtype)
+
+    def step():
+        terms = vae.forward(x, eps)
+        opt.step(vae.backward())
+        return terms.loss.mean()
+    return step
+
+
+def make_torch(model, dtype, params0, x, eps):
+    import torch
+    import twins_torch
+    tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
+    twin = twins_torch.load_minivae_params(twins_torch.build_model(model, dtype=tdtype), params0)
+    opt = twins_torch.make_optimizer(twin, lr=1e-3)
+    x, eps = torch.from_numpy(x.astype(dtype)), torch.from_numpy(eps.astype(dtype))
+
+    def step():
+        return twins_torch.train_step(twin, opt, x, eps).item()
+    return step
+
+
+def make_jax(model, dtype, params0, x, eps):
+    import jax
+    import jax.numpy as jnp
+    if dtype == "float64":
+        # float64 only for the float64 cells, which run after every float32 one (see main).
+        jax.config.update("jax_enable_x64", True)
+    import twins_jax
+    train_step = twins_jax.make_train_step(model, lr=1e-3, donate=True)
+    state = {"params": {k: jnp.asarray(v.astype(dtype)) for k, v in params0.items()}}
+    state["adam"] = twins_jax.adam_init(state["params"])
+    x, eps = jnp.asarray(x.astype(dtype)), jnp.asarray(eps.astype(dtype))
+
+    def step():
+        state["params"], state["adam"], loss = train_step(state["params"], state["adam"], x, eps)
+        jax.block_until_ready((state["params"], state["adam"], loss))
+        return float(loss)
+    return step
+
+
+MAKERS = {"minivae": make_minivae, "torch": make_torch, "jax": make_jax}
+
+
+def initial_params(model):
+    """Starting weights in minivae's names: minivae's own init if it has the model, else the torch twin's, else JAX's."""
+    import numpy as np
+    try:
+        from minivae.models import build_model
+        return {k: v.astype(np.float64) for k, v in
+                build_model(model, rng=np.random.default_rng(0), dtype=np.float64).params.items()}
+    except Exception:
+        pass
+    try:
+        import twins_torch
+        return twins_torch.to_minivae_params(twins_torch.build_model(model, seed=0))
+    except ImportError:
+        import twins_jax
+        return {k: np.asarray(v) for k, v in twins_jax.init_params(model, seed=0).items()}
+
+
+def available(framework, model, notes):
+    """Can `framework` run `model`? Returns False (and records why) when it cannot."""
+    try:
+        if framework == "minivae":
+            import numpy as np
+            from minivae.models import build_model
+            build_model(model, rng=np.random.default_rng(0), dtype=np.float32)
+        elif framework == "torch":
+            import torch  # noqa: F401
+        elif framework == "jax":
+            import jax  # noqa: F401
+        return True
+    except ImportError as err:
+        notes.append(f"skipped {framework}: not installed ({err}); pip install -e .[bench]")
+    except Exception as err:
+        notes.append(f"skipped {framework} {model}: {type(err).__name__}: {err}")
+    return False
+
+
+def gemm_peak(dtype, n=2048, tries=7):
+    """Best GFLOP/s of numpy n×n @ n×n (2n³ FLOPs) over `tries` runs, after one warm-up."""
+    import numpy as np
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(dtype)
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(tries))
+    return 2 * n ** 3 / best / 1e9
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def bench_cell(model, dtype, frameworks, args, notes):
+    """Warm up every framework, then time interleaved rounds. Returns {framework: (times_s, first_loss)}."""
+    import numpy as np
+    B = BATCH[model]
+    rng = np.random.default_rng(1234)
+    x = rng.uniform(0.0, 1.0, (B, *IMAGE_SHAPE[model]))
+    eps = rng.standard_normal((B, LATENT[model]))
+    params0 = initial_params(model)
+    steps, first = {}, {}
+    for fw in frameworks:
+        try:
+            step = MAKERS[fw](model, dtype, params0, x, eps)
+            first[fw] = step()  # the first step from the shared start: the losses must agree across frameworks
+            for _ in range(args.warmup - 1):
+                step()
+        except Exception as err:  # a framework that cannot run this cell is reported, not fatal
+            notes.append(f"skipped {fw} {model} {dtype}: {type(err).__name__}: {err}")
+            continue
+        steps[fw] = step
+    frameworks = list(steps)
+    times = {fw: [] for fw in frameworks}
+    t_start = time.perf_counter()
+    for r in range(args.repeats):
+        for fw in frameworks:
+            times[fw].append(_timed(steps[fw]))
+        if r + 1 >= 5 and time.perf_counter() - t_start > args.max_seconds:
+            break
+    return {fw: (times[fw], first[fw]) for fw in frameworks}
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    affinity = set_threads(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import numpy as np
+
+    notes = []
+    if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
+        notes.append("OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: numpy's BLAS may run a slower kernel "
+                     "(see benchmarks/README.md)")
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    try:
+        import jax
+        jax_version = jax.__version__
+    except ImportError:
+        jax_version = None
+
+    # Measured before the runs (for "% peak") and again after them: a big gap means the machine was busy.
+    peak = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    print(f"threads {args.threads} ({affinity}); numpy {np.__version__} ({blas.get('name')} "
+          f"{blas.get('version', '')}), torch {torch_version or '-'}, jax {jax_version or '-'}")
+    print(f"numpy GEMM peak (2048x2048, best of 7): float32 {peak['float32']:.1f} GFLOP/s, "
+          f"float64 {peak['float64']:.1f} GFLOP/s")
+
+    cells = [(m, "float32") for m in args.models]
+    if "mlp" in args.models and not args.no_float64:
+        cells.append(("mlp", "float64"))  # last: JAX's float64 switch stays on once set
+    results = []
+    for model, dtype in cells:
+        frameworks = [fw for fw in args.frameworks if available(fw, model, notes)]
+        if not frameworks:
+            continue
+        flops = flops_per_step(model, BATCH[model])
+        cell = bench_cell(model, dtype, frameworks, args, notes)
+        if not cell:
+            continue
+        for fw, (times, first_loss) in cell.items():
+            t = np.array(times) * 1e3
+            q1, med, q3 = np.percentile(t, [25, 50, 75])
+            results.append({"model": model, "framework": fw, "batch": BATCH[model], "dtype": dtype,
+                            "median_ms": round(float(med), 3), "iqr_ms": round(float(q3 - q1), 3),
+                            "rounds": len(times), "images_per_s": round(BATCH[model] / med * 1e3, 1),
+                            "gflop_per_step": flops / 1e9, "gflop_per_s": round(flops / med / 1e6, 2),
+                            "percent_of_peak": round(100 * flops / med / 1e6 / peak[dtype], 1),
+                            "first_step_loss": float(first_loss), "threads": args.threads})
+        print_cell(model, dtype, flops, [r for r in results if r["model"] == model and r["dtype"] == dtype])
+    peak_after = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
+    if any(peak_after[d] > peak[d] for d in peak):
+        print(f"\nGEMM peak measured again after the runs: float32 {peak_after['float32']:.1f}, float64 "
+              f"{peak_after['float64']:.1f} GFLOP/s (the % peak above used the first measurement; "
+              f"the JSON keeps both)")
+    for r in results:
+        r["gemm_peak_gflops_before"] = round(peak[r["dtype"]], 1)
+        r["gemm_peak_gflops_after"] = round(peak_after[r["dtype"]], 1)
+    seen = set()
+    for note in notes:
+        if note not in seen:
+            print("note:", note)
+            seen.add(note)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"wrote {len(results)} results to {args.json}")
+    return results
+
+
+def print_cell(model, dtype, flops, rows):
+    ours = next((r for r in rows if r["framework"] == "minivae"), None)
+    print(f"\n{model} {dtype}  batch {rows[0]['batch']}  {flops / 1e9:.3f} GFLOP/step  "
+          f"(= B·(3F − F_first), F = {sum(map(layer_flops, LAYERS[model])) / 1e6:.3f} MFLOP/example); "
+          f"minivae÷it > 1: minivae is slower")
+    print(f"  {'framework':<9} {'median ms':>10} {'IQR ms':>8} {'images/s':>9} {'GFLOP/s':>8} {'% peak':>7} "
+          f"{'minivae÷it':>11} {'1st loss':>11} rounds")
+    for r in rows:
+        ratio = f"{ours['median_ms'] / r['median_ms']:.2f}x" if ours and r is not ours else "-"
+        print(f"  {r['framework']:<9} {r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['images_per_s']:>9.0f} "
+              f"{r['gflop_per_s']:>8.1f} {r['percent_of_peak']:>6.1f}% {ratio:>11} {r['first_step_loss']:>11.4f} "
+              f"{r['rounds']:>6}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
