@@ -52,7 +52,8 @@ def test_every_shape_is_visible_and_antialiased(shapes):
         assert np.all(difference[distance > EXTENT * r + 1] == 0), f"image {n}: shape pixels outside its disc"
         full = np.abs(255 * colour[n] - bg[:, 0, 0]).max()  # difference of a fully covered pixel
         assert full >= 60, f"image {n}: weak contrast {full}"
-        assert np.sum(difference >= full - 1) >= 0.5 * r**2, f"image {n} ({SHAPE_NAMES[factors['shape'][n]]}): too few pixels"
+        name = SHAPE_NAMES[factors["shape"][n]]
+        assert np.sum(difference >= full - 1) >= 0.5 * r**2, f"image {n} ({name}): too few fully covered pixels"
         partial = (difference > 1) & (difference < full - 1)
         assert partial.sum() >= r, f"image {n}: no anti-aliased edge"
 
@@ -72,7 +73,8 @@ def test_kernel_matches_reference(shape, x, y, scale, rotation, hue, background,
     factors = {"shape": np.array([shape]), "x": np.array([x]), "y": np.array([y]), "scale": np.array([scale]),
                "rotation": np.array([rotation]), "hue": np.array([hue]), "background": np.array([background])}
     difference = np.abs(render(factors, size).astype(int) - render_reference(factors, size))
-    assert difference.max() <= 1, f"max |kernel - reference| = {difference.max()} at {np.unravel_index(difference.argmax(), difference.shape)}"
+    worst = np.unravel_index(difference.argmax(), difference.shape)
+    assert difference.max() <= 1, f"max |kernel - reference| = {difference.max()} at (image, channel, row, col) {worst}"
 
 
 # --- load_dataset("shapes") and the registry --------------------------------------------------------------------
