@@ -1,0 +1,101 @@
+"""Checkpoints: one .npz file holding parameters, optimizer state, the model config and the training position.
+
+Layout (every entry a plain array, so `np.load(path, allow_pickle=False)` reads it and nothing is ever unpickled):
+    "param/<name>"   model parameters, e.g. "param/encoder.0.W"
+    "optim/<name>"   optimizer state, e.g. "optim/m.encoder.0.W" (Adam's moments)
+    "meta"           a JSON string: {"config": model config, "train": training settings, "epoch": int, "step": int,
+                     "optim_t": int, "rng_state": the Generator's bit-generator state, "format": 1}
+
+Writing is atomic: the file is written to a temporary name in the same directory, flushed to disk (fsync), then
+renamed over the old checkpoint with os.replace, so a crash mid-write leaves the previous checkpoint intact.
+"""
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MinivaeError
+from .models import build_from_config
+
+FORMAT = 1
+
+
+def save_checkpoint(path, vae, optimizer=None, meta=None):
+    """Atomically write the model (and optimizer state, training position in `meta`) to `path` (.npz)."""
+    path = Path(path)
+    arrays = {"param/" + k: v for k, v in vae.params.items()}
+    if optimizer is not None:
+        arrays.update({"optim/" + k: v for k, v in optimizer.state().items()})
+    info = {"format": FORMAT, "config": vae.config, **(meta or {}),
+            "optim_t": optimizer.t if optimizer is not None else 0}
+    arrays["meta"] = np.array(json.dumps(info))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buffer.getbuffer())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        raise MinivaeError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
+
+
+def read_checkpoint(path):
+    """-> (arrays dict without "meta", meta dict). Any unreadable or malformed file raises MinivaeError."""
+    path = Path(path)
+    if not path.is_file():
+        raise MinivaeError(f"checkpoint {path} not found (expected a checkpoint.npz written by minivae train)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
+        raise MinivaeError(f"checkpoint {path} is corrupt or not a minivae checkpoint ({type(e).__name__})") from None
+    if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
+        raise MinivaeError(f"checkpoint {path} has no metadata; not a minivae checkpoint")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except json.JSONDecodeError:
+        raise MinivaeError(f"checkpoint {path} has unreadable metadata") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
+        raise MinivaeError(f"checkpoint {path} has format {meta.get('format') if isinstance(meta, dict) else None!r}; "
+                           f"expected {FORMAT}")
+    return arrays, meta
+
+
+def load_into(path, arrays, target, prefix):
+    """Copy arrays[prefix + name] into each target[name] in place, checking that names and shapes match exactly."""
+    expected = {prefix + k for k in target}
+    found = {k for k in arrays if k.startswith(prefix)}
+    if expected != found:
+        missing, extra = sorted(expected - found), sorted(found - expected)
+        raise MinivaeError(f"checkpoint {path} does not match the model: missing {missing[:3]}, unexpected "
+                           f"{extra[:3]}")
+    for name, dst in target.items():
+        src = arrays[prefix + name]
+        if src.shape != dst.shape or src.dtype != dst.dtype:
+            raise MinivaeError(f"checkpoint {path}: {prefix + name} has shape {src.shape} {src.dtype}, "
+                               f"the model expects {dst.shape} {dst.dtype}")
+        if not np.all(np.isfinite(src)):
+            raise MinivaeError(f"checkpoint {path}: {prefix + name} contains NaN or Inf")
+        dst[...] = src
+
+
+def load_checkpoint(path):
+    """Rebuild the VAE stored in `path` -> (vae, arrays, meta); the parameters are loaded, the optimizer is not."""
+    arrays, meta = read_checkpoint(path)
+    try:
+        vae = build_from_config(meta["config"], rng=np.random.default_rng(0))
+    except (KeyError, TypeError, ValueError) as e:
+        raise MinivaeError(f"checkpoint {path} has an invalid model config ({type(e).__name__}: {e})") from None
+    load_into(path, arrays, vae.params, "param/")
+    return vae, arrays, meta

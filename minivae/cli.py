@@ -1,0 +1,142 @@
+"""The `minivae` command line (also `python -m minivae`).
+
+    minivae train      [--dataset shapes|mnist|frey] [--data-dir DIR] [--model M] [--epochs N] ... [--out DIR]
+    minivae sample     --checkpoint PATH [--n 64] [--out samples.png] [--seed S]
+    minivae gradcheck  [--json]
+
+Every error a user can cause is printed as one line ("minivae: error: ...") with exit status 2, no traceback.
+"""
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+from .errors import MinivaeError
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def int_list(text):
+    try:
+        widths = tuple(positive_int(t) for t in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    return widths
+
+
+def cmd_train(args):
+    from .train import train
+
+    def report(epoch, row):
+        if not args.quiet:
+            print(f"epoch {epoch:3d}  train {row['train_loss']:9.3f}  test {row['test_loss']:9.3f}  "
+                  f"recon {row['recon']:9.3f}  kl {row['kl']:7.3f}  {row['seconds']:6.1f} s  "
+                  f"{row['images_per_s']:7.0f} img/s", flush=True)
+
+    result = train(out=args.out, progress=report, dataset=args.dataset, data_dir=args.data_dir, model=args.model,
+                   likelihood=args.likelihood, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
+                   binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+    if not args.quiet:
+        print(f"wrote {result.out}/checkpoint.npz, metrics.jsonl, samples.png, reconstructions.png")
+
+
+def cmd_sample(args):
+    from .checkpoint import load_checkpoint
+    from .images import save_grid
+
+    vae, _, _ = load_checkpoint(args.checkpoint)
+    rng = np.random.default_rng(args.seed)
+    z = rng.standard_normal((args.n, vae.latent)).astype(vae.dtype)
+    lik = vae.likelihood
+    pictures = lik.to_unit(lik.mean(vae.decode(z))).reshape(args.n, *vae.image_shape)
+    try:
+        save_grid(args.out, pictures, ncol=int(math.ceil(math.sqrt(args.n))), scale=2)
+    except OSError as e:
+        raise MinivaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    print(f"wrote {args.n} samples to {args.out}")
+
+
+def cmd_gradcheck(args):
+    from .gradcheck import TOLERANCE, run_all
+
+    results = run_all()
+    if args.json:
+        print(json.dumps([{"name": n, "max_rel_error": e} for n, e in results]))
+    else:
+        width = max(len(n) for n, _ in results)
+        print(f"{'check':{width}s}  max rel error  result")
+        for name, err in results:
+            print(f"{name:{width}s}  {err:13.2e}  {'pass' if err <= TOLERANCE else 'FAIL'}")
+        print(f"{sum(e <= TOLERANCE for _, e in results)}/{len(results)} checks within {TOLERANCE:g}")
+    return 0 if all(e <= TOLERANCE for _, e in results) else 1
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="minivae", description="A VAE with every gradient written by hand.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a VAE and write metrics, checkpoint and pictures")
+    t.add_argument("--dataset", choices=("shapes", "mnist", "frey"), default="shapes",
+                   help="shapes: built-in 64x64 RGB (default); mnist: any directory of IDX files; frey: Frey faces")
+    t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey)")
+    t.add_argument("--model", default="mlp", help="architecture (default mlp)")
+    t.add_argument("--likelihood", default="bernoulli", help="output distribution p(x|z) (default bernoulli)")
+    t.add_argument("--epochs", type=positive_int, default=8)
+    t.add_argument("--batch-size", type=positive_int, default=128)
+    t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--latent", type=positive_int, help="latent size Z (default: the model's)")
+    t.add_argument("--hidden", type=int_list, help="hidden widths, e.g. 400 or 200,200 (mlp)")
+    t.add_argument("--activation", help="hidden activation: relu, tanh, softplus, sigmoid (default relu)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--binarize", action="store_true", help="dynamic binarization: x ~ Bernoulli(pixel) each batch")
+    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--n-train", type=positive_int, help="use only the first N training images")
+    t.add_argument("--n-test", type=positive_int, help="use only the first N test images")
+    t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("sample", help="decode samples from the prior into an image grid")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--n", type=positive_int, default=64)
+    s.add_argument("--out", default="samples.png")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_sample)
+
+    g = sub.add_parser("gradcheck", help="finite-difference check of every gradient (float64)")
+    g.add_argument("--json", action="store_true", help="print a JSON list of {name, max_rel_error}")
+    g.set_defaults(func=cmd_gradcheck)
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except MinivaeError as e:
+        print(f"minivae: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("minivae: interrupted", file=sys.stderr)
+        return 130

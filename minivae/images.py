@@ -1,0 +1,24 @@
+"""Image grids with Pillow: a batch of pictures in [0, 1] laid out in rows, written as PNG."""
+import numpy as np
+from PIL import Image
+
+
+def grid(images, ncol, pad=2):
+    """(N, C, H, W) values in [0, 1] (C = 1 or 3) -> a uint8 (rows·(H+pad)+pad, ncol·(W+pad)+pad, C) mosaic."""
+    N, C, H, W = images.shape
+    nrow = -(-N // ncol)
+    canvas = np.full((nrow * (H + pad) + pad, ncol * (W + pad) + pad, C), 255, dtype=np.uint8)
+    pixels = np.clip(np.rint(images * 255), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    for i in range(N):
+        r, c = divmod(i, ncol)
+        canvas[pad + r * (H + pad):pad + r * (H + pad) + H, pad + c * (W + pad):pad + c * (W + pad) + W] = pixels[i]
+    return canvas
+
+
+def save_grid(path, images, ncol, scale=1):
+    """Write `grid(images, ncol)` to `path` as PNG, each pixel enlarged `scale` times (nearest neighbour)."""
+    canvas = grid(images, ncol)
+    img = Image.fromarray(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas)
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    img.save(path)
