@@ -90,9 +90,10 @@ def render_reference(factors, size):
     px, py = np.meshgrid(samples, samples)  # px varies along columns (x), py along rows (y)
     images = np.empty((len(factors["shape"]), 3, size, size), np.uint8)
     for n in range(len(images)):
-        cos, sin, r = np.cos(factors["rotation"][n]), np.sin(factors["rotation"][n]), factors["scale"][n] * size
+        r = factors["scale"][n] * size
+        cos, sin = np.cos(factors["rotation"][n]) / r, np.sin(factors["rotation"][n]) / r  # R(-rotation) / r
         dx, dy = px - factors["x"][n] * size, py - factors["y"][n] * size
-        a, b = (cos * dx + sin * dy) / r, (-sin * dx + cos * dy) / r  # R(-rotation) (p - c) / r
+        a, b = cos * dx + sin * dy, -sin * dx + cos * dy
         inside = inside_unit_shape(factors["shape"][n], a, b)
         coverage = inside.reshape(size, S, size, S).sum(axis=(1, 3)) / S**2
         value = background[n, :, None, None] + coverage * (colour[n] - background[n])[:, None, None]
@@ -125,19 +126,24 @@ def render_kernel(shape, x, y, scale, rotation, colour, background, size):
     for m in prange(n):
         for c in range(3):
             images[m, c] = np.uint8(np.floor(255.0 * background[m, c] + 0.5))
-        cos, sin, r = np.cos(rotation[m]), np.sin(rotation[m]), scale[m] * size
+        r = scale[m] * size
+        cos, sin = np.cos(rotation[m]) / r, np.sin(rotation[m]) / r
         cx, cy = x[m] * size, y[m] * size
-        # pixels [i, i+1] x [j, j+1] that can meet the disc of radius EXTENT r around (cx, cy)
+        # only pixels [i, i+1] x [j, j+1] that can meet the disc of radius EXTENT r around (cx, cy): those whose
+        # centre is within EXTENT r + sqrt(2)/2 (the half diagonal) of it, inside this bounding box
+        reach = EXTENT * r + np.sqrt(0.5)
         i0, i1 = max(0, int(np.floor(cy - EXTENT * r))), min(size - 1, int(np.floor(cy + EXTENT * r)))
         j0, j1 = max(0, int(np.floor(cx - EXTENT * r))), min(size - 1, int(np.floor(cx + EXTENT * r)))
         for i in range(i0, i1 + 1):
             for j in range(j0, j1 + 1):
+                if (i + 0.5 - cy) ** 2 + (j + 0.5 - cx) ** 2 > reach * reach:
+                    continue
                 count = 0
                 for t in range(S):
                     dy = (i * S + t + 0.5) / S - cy
                     for s in range(S):
                         dx = (j * S + s + 0.5) / S - cx
-                        if inside_unit_shape_scalar(shape[m], (cos * dx + sin * dy) / r, (-sin * dx + cos * dy) / r):
+                        if inside_unit_shape_scalar(shape[m], cos * dx + sin * dy, -sin * dx + cos * dy):
                             count += 1
                 coverage = count / S**2
                 for c in range(3):
