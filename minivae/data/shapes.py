@@ -91,9 +91,9 @@ def render_reference(factors, size):
     images = np.empty((len(factors["shape"]), 3, size, size), np.uint8)
     for n in range(len(images)):
         r = factors["scale"][n] * size
-        cos, sin = np.cos(factors["rotation"][n]) / r, np.sin(factors["rotation"][n]) / r  # R(-rotation) / r
+        cos_r, sin_r = np.cos(factors["rotation"][n]) / r, np.sin(factors["rotation"][n]) / r  # R(-rotation) / r
         dx, dy = px - factors["x"][n] * size, py - factors["y"][n] * size
-        a, b = cos * dx + sin * dy, -sin * dx + cos * dy
+        a, b = cos_r * dx + sin_r * dy, -sin_r * dx + cos_r * dy
         inside = inside_unit_shape(factors["shape"][n], a, b)
         coverage = inside.reshape(size, S, size, S).sum(axis=(1, 3)) / S**2
         value = background[n, :, None, None] + coverage * (colour[n] - background[n])[:, None, None]
@@ -127,7 +127,7 @@ def render_kernel(shape, x, y, scale, rotation, colour, background, size):
         for c in range(3):
             images[m, c] = np.uint8(np.floor(255.0 * background[m, c] + 0.5))
         r = scale[m] * size
-        cos, sin = np.cos(rotation[m]) / r, np.sin(rotation[m]) / r
+        cos_r, sin_r = np.cos(rotation[m]) / r, np.sin(rotation[m]) / r
         cx, cy = x[m] * size, y[m] * size
         # only pixels [i, i+1] x [j, j+1] that can meet the disc of radius EXTENT r around (cx, cy): those whose
         # centre is within EXTENT r + sqrt(2)/2 (the half diagonal) of it, inside this bounding box
@@ -143,7 +143,7 @@ def render_kernel(shape, x, y, scale, rotation, colour, background, size):
                     dy = (i * S + t + 0.5) / S - cy
                     for s in range(S):
                         dx = (j * S + s + 0.5) / S - cx
-                        if inside_unit_shape_scalar(shape[m], cos * dx + sin * dy, -sin * dx + cos * dy):
+                        if inside_unit_shape_scalar(shape[m], cos_r * dx + sin_r * dy, -sin_r * dx + cos_r * dy):
                             count += 1
                 coverage = count / S**2
                 for c in range(3):
