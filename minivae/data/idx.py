@@ -32,6 +32,7 @@ import numpy as np
 from minivae.errors import MinivaeError
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+EXPECTED_FILES = "the four IDX files " + ", ".join(f"{name}[.gz]" for name in IDX_NAMES)
 
 # Canonical MNIST gz files: name -> (size in bytes, md5 of the file).
 MNIST_GZ = {
@@ -121,8 +122,7 @@ def find_idx_file(directory, stem):
     for path in (directory / f"{stem}.gz", directory / stem):
         if path.is_file():
             return path
-    expected = ", ".join(f"{n}[.gz]" for n in IDX_NAMES)
-    raise MinivaeError(f"{directory}: missing {stem}[.gz] (expected the four IDX files {expected})")
+    raise MinivaeError(f"{directory}: missing {stem}[.gz] (expected {EXPECTED_FILES})")
 
 
 def load_idx_dir(directory):
@@ -133,8 +133,7 @@ def load_idx_dir(directory):
     """
     directory = Path(directory)
     if not directory.is_dir():
-        expected = ", ".join(f"{n}[.gz]" for n in IDX_NAMES)
-        raise MinivaeError(f"{directory}: no such directory (expected a directory with the IDX files {expected})")
+        raise MinivaeError(f"{directory}: no such directory (expected a directory with {EXPECTED_FILES})")
     paths = [find_idx_file(directory, stem) for stem in IDX_NAMES]
     arrays = []
     for path in paths:
