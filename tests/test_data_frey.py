@@ -163,6 +163,8 @@ def test_load_dataset_frey(frey_path, faces):
     assert load_dataset("frey", frey_path.parent, n_train=10, n_test=5).test.shape == (5, 1, 28, 20)
 
 
-def test_load_dataset_frey_needs_a_directory():
+def test_load_dataset_frey_needs_a_directory_with_the_file(tmp_path):
     with pytest.raises(MinivaeError, match="--data-dir is required for frey"):
         load_dataset("frey")
+    with pytest.raises(MinivaeError, match=re.escape(str(tmp_path / "frey_rawface.mat")) + ": file not found"):
+        load_dataset("frey", tmp_path)

@@ -85,7 +85,10 @@ def frey_split(n):
 def load_frey(data_dir, n_train, n_test):
     if data_dir is None:
         raise MinivaeError(f"--data-dir is required for frey (a directory with {FREY_FILE})")
-    faces = read_frey(Path(data_dir) / FREY_FILE)[:, None]
+    path = Path(data_dir) / FREY_FILE
+    if not path.is_file():
+        raise MinivaeError(f"{path}: file not found (expected {FREY_FILE} in the frey data directory)")
+    faces = read_frey(path)[:, None]
     train_index, test_index = frey_split(len(faces))
     n_train = check_count(n_train, len(train_index), len(train_index), "n_train", "frey")
     n_test = check_count(n_test, len(test_index), len(test_index), "n_test", "frey")
