@@ -125,6 +125,7 @@ BAD_FILES = {
     "data count": (mat_header() + mat_matrix("ff", FF, dims=(560, 3)), "1120 data bytes"),
     "absurd dims": (mat_header() + mat_matrix("ff", FF, dims=(2**31 - 1, 2**31 - 1)), "data bytes"),
     "wrong rows": (mat_header() + mat_matrix("ff", FF.reshape(1120, 1)), "560 rows"),
+    "no faces": (mat_header() + mat_matrix("ff", np.zeros((560, 0))), "at least one column"),
     "bad small element": (GOOD[:136] + struct.pack("<I", 9 << 16 | MI_UINT32) + GOOD[140:], "at most 4"),
 }
 

@@ -69,23 +69,23 @@ def matrix_name(buf, pos, end, order, path):
     return bytes(buf[start:stop]).decode("latin-1"), after
 
 
-def read_uint8_matrix(buf, pos, end, order, path):
-    """The miMATRIX whose data starts at `pos` (array flags first) -> uint8 (rows, cols), a read-only view of `buf`."""
+def read_uint8_matrix(buf, pos, end, order, path, name):
+    """The miMATRIX `name` whose data starts at `pos` (array flags first) -> uint8 (rows, cols), a view of `buf`."""
     start, stop, after_flags = read_subelement(buf, pos, end, order, path, MI_UINT32, "array flags")
     if stop - start < 4:
         raise MinivaeError(f"{path}: MAT array flags have {stop - start} bytes (expected 8)")
     (flags,) = struct.unpack_from(order + "I", buf, start)
     if flags & 0xFF != MX_UINT8_CLASS or flags & COMPLEX_FLAG:
-        raise MinivaeError(f"{path}: variable '{FREY_VARIABLE}' has MATLAB class {flags & 0xFF}"
+        raise MinivaeError(f"{path}: variable '{name}' has MATLAB class {flags & 0xFF}"
                            f"{' (complex)' if flags & COMPLEX_FLAG else ''} (expected real uint8, class 9)")
     start, stop, _ = read_subelement(buf, after_flags, end, order, path, MI_INT32, "dimensions")
     dims = struct.unpack_from(f"{order}{(stop - start) // 4}i", buf, start)
     if len(dims) != 2 or min(dims) < 0:
-        raise MinivaeError(f"{path}: variable '{FREY_VARIABLE}' has dimensions {dims} (expected a 2-D matrix)")
+        raise MinivaeError(f"{path}: variable '{name}' has dimensions {dims} (expected a 2-D matrix)")
     _, pos = matrix_name(buf, pos, end, order, path)
     start, stop, _ = read_subelement(buf, pos, end, order, path, MI_UINT8, "real part")
     if stop - start != dims[0] * dims[1]:
-        raise MinivaeError(f"{path}: variable '{FREY_VARIABLE}' has {stop - start} data bytes for dimensions "
+        raise MinivaeError(f"{path}: variable '{name}' has {stop - start} data bytes for dimensions "
                            f"{dims} (expected {dims[0] * dims[1]})")
     rows, cols = dims
     return np.frombuffer(buf, np.uint8, stop - start, offset=start).reshape(cols, rows).T
@@ -106,7 +106,7 @@ def find_matrix(buf, order, path, name):
         if mtype == MI_MATRIX:
             variable, _ = matrix_name(element, element_start, element_end, order, path)
             if variable == name:
-                return read_uint8_matrix(element, element_start, element_end, order, path)
+                return read_uint8_matrix(element, element_start, element_end, order, path, name)
             found.append(variable)
         pos = max(stop, pos + 8)  # top-level elements are not padded (miMATRIX byte counts are multiples of 8 anyway)
     raise MinivaeError(f"{path}: no variable '{name}' in the MAT file (found {found or 'none'})")
@@ -126,7 +126,7 @@ def read_frey(path):
         raise MinivaeError(f"{path}: MAT version 0x{version:04x} is not supported (expected 0x0100, MATLAB 5; "
                            "save with -v6 or -v7, not -v7.3)")
     ff = find_matrix(buf, order, path, FREY_VARIABLE)
-    if ff.shape[0] != FREY_HEIGHT * FREY_WIDTH:
+    if ff.shape[0] != FREY_HEIGHT * FREY_WIDTH or ff.shape[1] == 0:
         raise MinivaeError(f"{path}: '{FREY_VARIABLE}' has shape {ff.shape} "
-                           f"(expected {FREY_HEIGHT * FREY_WIDTH} rows, one 28 x 20 face per column)")
+                           f"(expected {FREY_HEIGHT * FREY_WIDTH} rows and at least one column, a 28 x 20 face each)")
     return ff.T.reshape(-1, FREY_HEIGHT, FREY_WIDTH).copy()
