@@ -55,6 +55,7 @@ def cmd_train(args):
 
     result = train(out=args.out, progress=report, dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                    likelihood=args.likelihood, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   lr_decay=args.lr_decay,
                    latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                    binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
     if not args.quiet:
@@ -105,6 +106,8 @@ def parser():
     t.add_argument("--epochs", type=positive_int, default=8)
     t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--lr-decay", type=positive_float, default=1.0,
+                   help="per-epoch learning-rate factor: epoch e uses lr * decay^(e-1) (default 1, constant)")
     t.add_argument("--latent", type=positive_int, help="latent size Z (default: the model's)")
     t.add_argument("--hidden", type=int_list, help="hidden widths, e.g. 400 or 200,200 (mlp)")
     t.add_argument("--activation", help="hidden activation: relu, tanh, softplus, sigmoid (default relu)")

@@ -83,6 +83,7 @@ class TrainSettings:
     epochs: int = 8
     batch_size: int = 128
     lr: float = 1e-3
+    lr_decay: float = 1.0  # learning rate of epoch e (1-based): lr · lr_decay^(e − 1)
     latent: int | None = None
     hidden: tuple | None = None
     activation: str | None = None
@@ -98,6 +99,8 @@ class TrainSettings:
                 raise MinivaeError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise MinivaeError(f"learning rate must be a positive finite number, got {self.lr!r}")
+        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
+            raise MinivaeError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.latent is not None and self.latent < 1:
             raise MinivaeError(f"latent size must be a positive integer, got {self.latent!r}")
         if self.binarize and self.likelihood != "bernoulli":
@@ -129,6 +132,7 @@ def train(out=None, *, progress=None, **kwargs):
     metrics, step = [], 0
     for epoch in range(1, s.epochs + 1):
         start = time.perf_counter()
+        optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
         total = np.zeros(3)
         for idx in batches(len(data.train), s.batch_size, rng.permutation(len(data.train))):
             x = prepare_batch(vae, data.train[idx], rng, s.binarize)
