@@ -2,6 +2,15 @@
 
 mlp   (the PyTorch examples VAE, and Burda et al.'s deeper variant with --hidden 200,200 --latent 50 --activation tanh)
       encoder  Dense(D→H₁) f, ..., Dense(H_last→2Z)          decoder  Dense(Z→H_last) f, ..., Dense(H₁→k·D)
+conv28 (MNIST-sized images; any C×H×W with H, W divisible by 4, e.g. Frey's 1×28×20)
+      encoder  Conv(C→32) f, Conv(32→64) f, Flatten (64·H/4·W/4 = 3136), Dense(3136→256) f, Dense(256→2Z)
+      decoder  Dense(Z→256) f, Dense(256→3136) f, Reshape(64, H/4, W/4), ConvT(64→32) f, ConvT(32→k·C)
+conv64 (64×64×3 images; any C×H×W with H, W divisible by 16)
+      encoder  Conv C→32→64→128→256 (each f), Flatten (256·H/16·W/16 = 4096), Dense(4096→2Z)
+      decoder  Dense(Z→4096) f, Reshape(256, H/16, W/16), ConvT 256→128→64→32 (each f), ConvT(32→k·C)
+Every Conv/ConvT is kernel 4, stride 2, padding 1: a convolution halves H and W, a transposed one doubles them.
+f is the config's `activation` (default relu) for every hidden layer, dense or convolutional; `hidden` (the dense
+widths) applies to mlp only. "conv" names conv28 for images up to 32 pixels high and conv64 for larger ones.
 
 Parameter names are "{encoder|decoder}.{layer index}.{W|b}"; the index counts every layer of the Sequential.
 """
@@ -9,19 +18,25 @@ import numpy as np
 
 from .elbo import VAE
 from .errors import MinivaeError
-from .layers import Dense, Sequential
+from .layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
 from .likelihoods import get_likelihood
 
 DEFAULTS = {
     "mlp": {"image_shape": (1, 28, 28), "latent": 20, "hidden": (400,), "activation": "relu"},
+    "conv28": {"image_shape": (1, 28, 28), "latent": 16, "hidden": (), "activation": "relu"},
+    "conv64": {"image_shape": (3, 64, 64), "latent": 32, "hidden": (), "activation": "relu"},
 }
 
 
 def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
                 dtype=np.float32):
     """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS)."""
+    if name == "conv":
+        name = "conv28" if image_shape is None or image_shape[1] <= 32 else "conv64"
+    if hidden and name != "mlp":
+        raise MinivaeError(f"hidden widths apply to the mlp model only, not to {name!r}")
     if name not in DEFAULTS:
-        raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(DEFAULTS)}")
+        raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(DEFAULTS)}, conv")
     d = DEFAULTS[name]
     config = {"model": name,
               "image_shape": [int(s) for s in (image_shape or d["image_shape"])],
@@ -38,8 +53,17 @@ def build_from_config(config, *, rng):
     if config["latent"] < 1 or any(h < 1 for h in config["hidden"]):
         raise MinivaeError(f"latent size and hidden widths must be ≥ 1, got latent {config['latent']}, "
                            f"hidden {config['hidden']}")
+    name = config.get("model", "mlp")
+    if name not in BUILDERS:
+        raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(BUILDERS)}")
     lik = get_likelihood(config["likelihood"])
-    dtype = np.dtype(config["dtype"])
+    encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng,
+                                                           np.dtype(config["dtype"]))
+    return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config)
+
+
+def build_mlp(config, k, rng, dtype):
+    """Encoder, decoder and encoder input shape (D,) of the mlp model (module docstring)."""
     C, H, W = config["image_shape"]
     D, Z, act = C * H * W, config["latent"], config["activation"]
     widths = [D, *config["hidden"]]
@@ -47,5 +71,45 @@ def build_from_config(config, *, rng):
                           Dense(widths[-1], 2 * Z, rng=rng, dtype=dtype)])
     back = [Z, *config["hidden"][::-1]]
     decoder = Sequential([*(Dense(a, b, act, rng=rng, dtype=dtype) for a, b in zip(back, back[1:])),
-                          Dense(back[-1], lik.outputs_per_value * D, rng=rng, dtype=dtype)])
-    return VAE(encoder, decoder, lik, Z, (C, H, W), (D,), config)
+                          Dense(back[-1], k * D, rng=rng, dtype=dtype)])
+    return encoder, decoder, (D,)
+
+
+def conv_image_shape(config, factor):
+    """(C, H, W) of a conv model whose stack of stride-2 layers shrinks H and W by `factor`; MinivaeError if the
+    image does not divide evenly (the decoder could not mirror the encoder)."""
+    C, H, W = config["image_shape"]
+    if H % factor or W % factor:
+        raise MinivaeError(f"model {config['model']!r} needs image height and width divisible by {factor}, "
+                           f"got {C}×{H}×{W}")
+    return C, H, W
+
+
+def build_conv28(config, k, rng, dtype):
+    """Encoder, decoder and encoder input shape (C, H, W) of conv28 (module docstring)."""
+    C, H, W = conv_image_shape(config, 4)
+    Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    flat = (64, H // 4, W // 4)
+    encoder = Sequential([Conv2d(C, 32, 4, 2, 1, f, **kw), Conv2d(32, 64, 4, 2, 1, f, **kw), Flatten(),
+                          Dense(int(np.prod(flat)), 256, f, **kw), Dense(256, 2 * Z, **kw)])
+    decoder = Sequential([Dense(Z, 256, f, **kw), Dense(256, int(np.prod(flat)), f, **kw), Reshape(flat),
+                          ConvTranspose2d(64, 32, 4, 2, 1, f, **kw), ConvTranspose2d(32, k * C, 4, 2, 1, **kw)])
+    return encoder, decoder, (C, H, W)
+
+
+def build_conv64(config, k, rng, dtype):
+    """Encoder, decoder and encoder input shape (C, H, W) of conv64 (module docstring)."""
+    C, H, W = conv_image_shape(config, 16)
+    Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    flat = (256, H // 16, W // 16)
+    channels = [C, 32, 64, 128, 256]
+    encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(channels, channels[1:])), Flatten(),
+                          Dense(int(np.prod(flat)), 2 * Z, **kw)])
+    back = channels[:0:-1]  # 256, 128, 64, 32
+    decoder = Sequential([Dense(Z, int(np.prod(flat)), f, **kw), Reshape(flat),
+                          *(ConvTranspose2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(back, back[1:])),
+                          ConvTranspose2d(32, k * C, 4, 2, 1, **kw)])
+    return encoder, decoder, (C, H, W)
+
+
+BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64}

@@ -1,0 +1,123 @@
+"""2-D convolution (cross-correlation, as in PyTorch's nn.Conv2d) with a fused activation:  y = f(conv(x, W) + b).
+
+    y[b, o, ho, wo] = f( b[o] + Σ_{c, i, j} W[o, c, i, j] · x_pad[b, c, ho·s + i, wo·s + j] )
+
+Shapes: x (B, C, H, W), W (O, C, k, k) (= nn.Conv2d.weight), b (O,) -> y (B, O, Ho, Wo), Ho = ⌊(H + 2p − k)/s⌋ + 1.
+
+With cols = im2col(x) (B·Ho·Wo, C·k·k) and W_m = W viewed as (O, C·k·k) (see im2col.py) this is a dense layer
+applied to every patch at once:
+
+    z = cols W_mᵀ                     (B·Ho·Wo, O)       one GEMM; its rows are output pixels, so z is "NHWC"
+    y = f(z + b)                                         fused Numba pass (activations.py)
+Backward, with dz = dy · f'(z), read as a (B·Ho·Wo, O) matrix:
+    dL/dW_m  = dzᵀ cols               (O, C·k·k)         GEMM
+    dL/db    = Σ_{b, ho, wo} dz       (O,)
+    dL/dcols = dz W_m                 (B·Ho·Wo, C·k·k)   GEMM
+    dL/dx    = col2im(dL/dcols)       (B, C, H, W)       im2col is linear, so its backward is its adjoint
+
+Memory layout: the layer takes and returns arrays that are *logically* (B, C, H, W), like PyTorch. The result is a
+transposed view of the GEMM's NHWC output (no copy), and the next convolution's im2col reads it through its strides;
+a reshape to a vector (Flatten) puts it back into NCHW order. So the data are converted only at the boundaries.
+
+`conv2d_forward` / `conv2d_backward` are the NumPy specification; `Conv2d` runs the same math on the Numba kernels.
+"""
+import numpy as np
+
+from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
+                           bias_act_forward_kernel)
+from ..errors import MinivaeError
+from .dense import uniform_init
+from .im2col import col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference
+
+
+def conv2d_forward(x, W, b, stride, padding, activation):
+    """y = f(conv(x, W) + b).   x: (B, C, H, W), W: (O, C, k, k), b: (O,) -> y: (B, O, Ho, Wo)."""
+    B, O, k = x.shape[0], W.shape[0], W.shape[2]
+    Ho, Wo = conv_output_shape(x.shape, k, stride, padding)
+    z = im2col_reference(x, k, stride, padding) @ W.reshape(O, -1).T                  # (B·Ho·Wo, O)
+    z = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                                  # (B, O, Ho·Wo)
+    return bias_act_forward(z, b, activation).reshape(B, O, Ho, Wo)
+
+
+def conv2d_backward(dy, x, W, y, stride, padding, activation):
+    """Given dL/dy (B, O, Ho, Wo) and the forward's y: returns dL/dx, dL/dW, dL/db (formulas in the module doc)."""
+    B, O, Ho, Wo = dy.shape
+    k = W.shape[2]
+    dz, db = bias_act_backward(dy.reshape(B, O, -1), y.reshape(B, O, -1), activation)
+    dz = dz.transpose(0, 2, 1).reshape(B * Ho * Wo, O)                              # rows (b, ho, wo)
+    cols = im2col_reference(x, k, stride, padding)
+    dW = (dz.T @ cols).reshape(W.shape)
+    dx = col2im_reference(dz @ W.reshape(O, -1), x.shape, k, stride, padding)
+    return dx, dW, db
+
+
+def check_image(x, n_channels, layer):
+    """MinivaeError unless x is a batch of images (B, n_channels, H, W)."""
+    if x.ndim != 4 or x.shape[1] != n_channels:
+        raise MinivaeError(f"{layer} expects images shaped (B, {n_channels}, H, W), got an array of shape {x.shape}")
+
+
+def scratch(store, name, shape, dtype):
+    """A work array kept across steps (`store[name]`), reallocated only when the shape or dtype changes.
+
+    The im2col matrices are the largest arrays of a step (tens of MB); allocating them afresh each step costs page
+    faults on memory the kernel must zero first, which we measured at a few ms per step for conv64.
+    """
+    a = store.get(name)
+    if a is None or a.shape != shape or a.dtype != dtype:
+        a = store[name] = np.empty(shape, dtype=dtype)
+    return a
+
+
+class Conv2d:
+    """y = f(conv(x, W) + b) with its gradients; W (out_ch, in_ch, k, k), b (out_ch,) as nn.Conv2d.
+
+    Initialized as PyTorch does: W and b ~ U(±1/√fan_in) with fan_in = in_ch·k·k. bias=False drops b.
+    """
+
+    def __init__(self, in_ch, out_ch, kernel_size, stride=1, padding=0, activation="identity", bias=True, *, rng,
+                 dtype=np.float32):
+        self.in_ch, self.out_ch, self.k, self.stride, self.padding = in_ch, out_ch, kernel_size, stride, padding
+        self.activation, self.code = activation, activation_code(activation)
+        fan_in = in_ch * kernel_size * kernel_size
+        self.params = {"W": uniform_init(rng, fan_in, (out_ch, in_ch, kernel_size, kernel_size), dtype)}
+        if bias:
+            self.params["b"] = uniform_init(rng, fan_in, (out_ch,), dtype)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._work = {}
+        self._no_bias = np.zeros(out_ch, dtype=dtype)  # what the fused kernel adds when bias=False
+
+    def _bias(self):
+        return self.params.get("b", self._no_bias)
+
+    def forward(self, x):
+        check_image(x, self.in_ch, f"Conv2d({self.in_ch}→{self.out_ch})")
+        B, O = x.shape[0], self.out_ch
+        Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
+        W_m = self.params["W"].reshape(O, -1)
+        cols = scratch(self._work, "cols", (B * Ho * Wo, W_m.shape[1]), W_m.dtype)
+        im2col_kernel(x, self.k, self.stride, self.padding, cols)
+        z = cols @ W_m.T                                                    # (B·Ho·Wo, O), NHWC
+        y = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                     # (B, O, Ho·Wo) view
+        bias_act_forward_kernel(y, self._bias(), self.code)
+        self.x_shape, self.cols, self.y = x.shape, cols, y
+        return y.reshape(B, O, Ho, Wo)
+
+    def backward(self, dy, need_dx=True):
+        """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
+        B, O, Ho, Wo = dy.shape
+        dz = dy.reshape(B, O, Ho * Wo)
+        db_rows = np.empty((B, O), dtype=dy.dtype)
+        bias_act_backward_kernel(dz, self.y, self.code, db_rows)
+        dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(B * Ho * Wo, O)  # no copy if dy was NHWC
+        W_m = self.params["W"].reshape(O, -1)
+        np.matmul(dz.T, self.cols, out=self.grads["W"].reshape(O, -1))
+        if "b" in self.grads:
+            np.sum(db_rows, axis=0, out=self.grads["b"])
+        if not need_dx:
+            return None
+        dcols = np.matmul(dz, W_m, out=scratch(self._work, "dcols", self.cols.shape, self.cols.dtype))
+        _, C, H, W = self.x_shape
+        dx = np.empty((B, H, W, C), dtype=dy.dtype).transpose(0, 3, 1, 2)  # logically NCHW, stored NHWC
+        col2im_kernel(dcols, self.k, self.stride, self.padding, dx)
+        return dx
