@@ -5,8 +5,8 @@
 What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
 framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
 for mlp and conv28, 64 for conv64. For each (model, dtype) all frameworks are built and warmed up (JAX compiles
-here), then timed *interleaved* — round r runs one step of each framework — so that load from other processes on the
-machine falls on all of them alike. Reported: median ms/step and the interquartile range over the rounds.
+here), then timed in three passes, each running a block of steps of every framework in turn, so that slow changes of
+the load from other processes fall on all of them alike. Reported: median ms/step and the interquartile range.
 
 Napkin math (printed with the table):
     FLOPs of one layer's forward, per example, as 2·M·N·K of the GEMM it is (im2col view for convolutions):
@@ -68,10 +68,12 @@ def parse_args(argv=None):
     p.add_argument("--json", metavar="FILE", help="also write the results as a JSON list to FILE")
     p.add_argument("--models", default="mlp,conv28,conv64", help="comma-separated subset of mlp,conv28,conv64")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset of minivae,torch,jax")
-    p.add_argument("--repeats", type=int, default=30, help="timed rounds per (model, dtype) (default 30)")
+    p.add_argument("--repeats", type=int, default=30,
+                   help="timed steps per framework and (model, dtype), in 3 passes (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (JAX compiles in the first) (default 3)")
     p.add_argument("--max-seconds", type=float, default=60.0,
-                   help="stop a (model, dtype) after this many seconds of timed rounds, keeping at least 5 rounds")
+                   help="time budget of a (model, dtype), shared by its frameworks and passes; every block keeps "
+                        "at least 2 steps (default 60)")
     p.add_argument("--no-float64", action="store_true", help="skip the float64 mlp run")
     args = p.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -209,7 +211,7 @@ def _timed(fn):
 
 
 def bench_cell(model, dtype, frameworks, args, notes):
-    """Warm up every framework, then time interleaved rounds. Returns {framework: (times_s, first_loss)}."""
+    """Warm up every framework, then time passes of blocks. Returns {framework: (times_s, first_loss)}."""
     import numpy as np
     B = BATCH[model]
     rng = np.random.default_rng(1234)
@@ -228,13 +230,21 @@ def bench_cell(model, dtype, frameworks, args, notes):
             continue
         steps[fw] = step
     frameworks = list(steps)
+    # Timed in passes: each pass runs every framework in turn, one untimed step (to wake its thread pool after the
+    # others ran) and then a block of timed steps. Blocks, not single steps, because the frameworks' thread pools
+    # (two OpenMP runtimes, OpenBLAS, XLA's) keep spinning for a while after their work and would tax the next one.
+    passes = min(3, args.repeats)
+    per_pass = -(-args.repeats // passes)
+    budget = args.max_seconds / (passes * len(frameworks))
     times = {fw: [] for fw in frameworks}
-    t_start = time.perf_counter()
-    for r in range(args.repeats):
+    for _ in range(passes):
         for fw in frameworks:
-            times[fw].append(_timed(steps[fw]))
-        if r + 1 >= 5 and time.perf_counter() - t_start > args.max_seconds:
-            break
+            steps[fw]()
+            t_block = time.perf_counter()
+            for i in range(per_pass):
+                times[fw].append(_timed(steps[fw]))
+                if i >= 1 and time.perf_counter() - t_block > budget:
+                    break
     return {fw: (times[fw], first[fw]) for fw in frameworks}
 
 
@@ -261,44 +271,48 @@ def main(argv=None):
     except ImportError:
         jax_version = None
 
-    # Measured before the runs (for "% peak") and again after them: a big gap means the machine was busy.
-    peak = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     print(f"threads {args.threads} ({affinity}); numpy {np.__version__} ({blas.get('name')} "
           f"{blas.get('version', '')}), torch {torch_version or '-'}, jax {jax_version or '-'}")
-    print(f"numpy GEMM peak (2048x2048, best of 7): float32 {peak['float32']:.1f} GFLOP/s, "
-          f"float64 {peak['float64']:.1f} GFLOP/s")
+    # The peak is measured before the runs and again after them and the better kept: load from other processes
+    # only ever lowers it, and a big gap between the two says the machine was busy during the run.
+    peak_before = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
 
     cells = [(m, "float32") for m in args.models]
     if "mlp" in args.models and not args.no_float64:
         cells.append(("mlp", "float64"))  # last: JAX's float64 switch stays on once set
-    results = []
+    timings = []
     for model, dtype in cells:
         frameworks = [fw for fw in args.frameworks if available(fw, model, notes)]
         if not frameworks:
             continue
-        flops = flops_per_step(model, BATCH[model])
+        t0 = time.perf_counter()
         cell = bench_cell(model, dtype, frameworks, args, notes)
-        if not cell:
-            continue
-        for fw, (times, first_loss) in cell.items():
-            t = np.array(times) * 1e3
-            q1, med, q3 = np.percentile(t, [25, 50, 75])
-            results.append({"model": model, "framework": fw, "batch": BATCH[model], "dtype": dtype,
-                            "median_ms": round(float(med), 3), "iqr_ms": round(float(q3 - q1), 3),
-                            "rounds": len(times), "images_per_s": round(BATCH[model] / med * 1e3, 1),
-                            "gflop_per_step": flops / 1e9, "gflop_per_s": round(flops / med / 1e6, 2),
-                            "percent_of_peak": round(100 * flops / med / 1e6 / peak[dtype], 1),
-                            "first_step_loss": float(first_loss), "threads": args.threads})
-        print_cell(model, dtype, flops, [r for r in results if r["model"] == model and r["dtype"] == dtype])
+        print(f"  timed {model} {dtype} ({', '.join(cell) or 'nothing'}) in {time.perf_counter() - t0:.0f} s",
+              flush=True)
+        timings += [(model, dtype, fw, times, first_loss) for fw, (times, first_loss) in cell.items()]
     peak_after = {"float32": gemm_peak(np.float32), "float64": gemm_peak(np.float64)}
-    if any(peak_after[d] > peak[d] for d in peak):
-        print(f"\nGEMM peak measured again after the runs: float32 {peak_after['float32']:.1f}, float64 "
-              f"{peak_after['float64']:.1f} GFLOP/s (the % peak above used the first measurement; "
-              f"the JSON keeps both)")
-    for r in results:
-        r["gemm_peak_gflops_before"] = round(peak[r["dtype"]], 1)
-        r["gemm_peak_gflops_after"] = round(peak_after[r["dtype"]], 1)
+    peak = {d: max(peak_before[d], peak_after[d]) for d in peak_before}
+    print(f"numpy GEMM peak (2048x2048, best of 7, before/after the runs): float32 {peak_before['float32']:.1f}/"
+          f"{peak_after['float32']:.1f} GFLOP/s, float64 {peak_before['float64']:.1f}/{peak_after['float64']:.1f} "
+          f"GFLOP/s; % peak uses the better of each")
+
+    results = []
+    for model, dtype, fw, times, first_loss in timings:
+        flops = flops_per_step(model, BATCH[model])
+        t = np.array(times) * 1e3
+        q1, med, q3 = np.percentile(t, [25, 50, 75])
+        results.append({"model": model, "framework": fw, "batch": BATCH[model], "dtype": dtype,
+                        "median_ms": round(float(med), 3), "iqr_ms": round(float(q3 - q1), 3),
+                        "rounds": len(times), "images_per_s": round(BATCH[model] / med * 1e3, 1),
+                        "gflop_per_step": flops / 1e9, "gflop_per_s": round(flops / med / 1e6, 2),
+                        "percent_of_peak": round(100 * flops / med / 1e6 / peak[dtype], 1),
+                        "gemm_peak_gflops": round(peak[dtype], 1), "first_step_loss": float(first_loss),
+                        "threads": args.threads})
+    for model, dtype in cells:
+        rows = [r for r in results if r["model"] == model and r["dtype"] == dtype]
+        if rows:
+            print_cell(model, dtype, flops_per_step(model, BATCH[model]), rows)
     seen = set()
     for note in notes:
         if note not in seen:

@@ -174,3 +174,28 @@ def test_jax_init_has_pytorch_bounds(jax_x64):
         assert a.max() <= bound and (a.size < 1000 or a.max() > 0.99 * bound), (k, a.max(), bound)
     torch_params = twins_torch.to_minivae_params(twins_torch.build_model("conv28"))
     assert {k: v.shape for k, v in params.items()} == {k: v.shape for k, v in torch_params.items()}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_benchmark_flop_table_matches_the_twin(name):
+    """benchmarks/compare.py's napkin-math table gives, layer by layer, the FLOPs of the twin's actual shapes."""
+    import compare
+    twin = twins_torch.build_model(name)
+    measured = []
+
+    def hook(layer, inputs, output):
+        (x,) = inputs
+        if isinstance(layer, torch.nn.Linear):
+            measured.append(2 * layer.in_features * layer.out_features)
+        elif isinstance(layer, torch.nn.Conv2d):  # 2 · C_out·H_out·W_out · C_in·k²
+            measured.append(2 * output[0].numel() * layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1])
+        else:  # ConvTranspose2d: 2 · C_in·H_in·W_in · C_out·k²
+            measured.append(2 * x[0].numel() * layer.out_channels * layer.kernel_size[0] * layer.kernel_size[1])
+
+    for _, layer in twins_torch._param_layers(twin):
+        layer.register_forward_hook(hook)
+    x, eps = batch(name, seed=0, n=2)
+    with torch.no_grad():
+        twins_torch.loss(twin.double(), torch.from_numpy(x), torch.from_numpy(eps))
+    assert measured == [compare.layer_flops(layer) for layer in compare.LAYERS[name]]
+    assert compare.flops_per_step(name, 10) == 10 * (3 * sum(measured) - measured[0])
