@@ -1,0 +1,250 @@
+"""Mixture of discretized logistics over the 256 8-bit levels (Salimans et al. 2017, PixelCNN++), per value.
+
+Value d is the level i ∈ {0, …, 255}, stored as x = i/255; its bin is [x − δ, x + δ] with δ = 1/(2·255), and the two
+end bins reach to ∓∞ so that the 256 masses sum to 1. (PixelCNN++ writes the same thing on [−1, 1] with δ = 1/255;
+a probability mass does not change under that rescaling.) Each value has a mixture of K logistics, 3K outputs:
+
+    columns (j·D + d):  j = 0..K−1 mixture logits π_k,  K..2K−1 means μ_k,  2K..3K−1 log-scales s_k
+
+With F = σ the logistic CDF, e^{−s} the inverse scale, b = (x + δ − μ)e^{−s}, a = (x − δ − μ)e^{−s}, t = b − a = 2δe^{−s}:
+
+    P_k(i) = σ(b)                 i = 0        (everything below the first upper edge)
+           = 1 − σ(a) = σ(−a)     i = 255      (everything above the last lower edge)
+           = σ(b) − σ(a)          otherwise
+    log p(x) = LSE_k [log softmax(π)_k + log P_k(i)]                 summed over the D values (nats; bits/dim)
+
+σ(b) − σ(a) underflows (and cancels) when both are ≈ 1 or the bin is far in a tail; PixelCNN++ switches to the density
+at the bin centre there, an approximation with its own kink. Here instead the exact identity
+
+    σ(b) − σ(a) = σ(b) · σ(−a) · (1 − e^{−(b−a)})
+    log P_k = log σ(b) + log σ(−a) + log(1 − e^{−t}),   log σ(y) = −softplus(−y),
+    log(1 − e^{−t}) = log(−expm1(−t)) for t < ln 2, log1p(−e^{−t}) otherwise      (Mächler's log1mexp)
+
+is finite and accurate for every μ, s (no clamp on s is needed: a mass is bounded by 1). The edge levels drop the
+factor that does not apply: i = 0 keeps only log σ(b), i = 255 only log σ(−a).
+
+Gradient per component, from ∂ log σ(b)/∂b = σ(−b), ∂ log σ(−a)/∂a = −σ(a), ∂ log(1 − e^{−t})/∂t = e^{−t}/(1 − e^{−t})
+and ∂b/∂μ = ∂a/∂μ = −e^{−s}, ∂b/∂s = −b, ∂a/∂s = −a, ∂t/∂s = −t:
+
+    ∂ log P_k/∂μ_k = −e^{−s}(g_b + g_a),   ∂ log P_k/∂s_k = −(b·g_b + a·g_a + t·g_t)
+    with g_b = [i < 255]σ(−b), g_a = −[i > 0]σ(a), g_t = [0 < i < 255] e^{−t}/(1 − e^{−t}),
+
+and, through the mixture, with responsibilities r_k = softmax_k(log w_k + log P_k) and weights w = softmax(π):
+
+    ∂ log p/∂π_k = r_k − w_k,   ∂ log p/∂μ_k = r_k ∂ log P_k/∂μ_k,   ∂ log p/∂s_k = r_k ∂ log P_k/∂s_k.
+
+Pictures: `mean` is the exact mean of the discretized mixture, E[x] = (1/255) Σ_{i=1}^{255} P(x ≥ i/255), and
+`sample` picks a component, draws y = μ + e^s log(u/(1 − u)) and rounds it to the nearest level (clipped to 0..255),
+which is exactly a draw from the masses above.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ..activations import sigmoid, softplus
+from ..errors import MinivaeError
+from .support import LEVELS, check_8bit_grid, level_index, unit_from_uint8
+
+HALF_BIN = 0.5 / (LEVELS - 1)  # δ: half the distance between two levels i/255
+LN2 = math.log(2.0)
+
+
+def log1mexp(t):
+    """log(1 − e^{−t}) for t > 0, accurate for tiny and large t alike (Mächler 2012)."""
+    return np.where(t < LN2, np.log(-np.expm1(-np.minimum(t, LN2))), np.log1p(-np.exp(-np.maximum(t, LN2))))
+
+
+def split_params(out, K, D):
+    """(B, 3K·D) -> mixture logits, means, log-scales, each (B, K, D)."""
+    p = out.reshape(out.shape[0], 3, K, D)
+    return p[:, 0], p[:, 1], p[:, 2]
+
+
+def component_terms(mu, s, x):
+    """Per component: log P_k(i) and its derivatives w.r.t. μ_k and s_k.   mu, s: (B, K, D), x: (B, D)."""
+    i = level_index(x)[:, None, :]
+    lo, hi = i == 0, i == LEVELS - 1
+    xx = x[:, None, :]
+    inv_scale = np.exp(-s)
+    b, a, t = (xx + HALF_BIN - mu) * inv_scale, (xx - HALF_BIN - mu) * inv_scale, 2 * HALF_BIN * inv_scale
+    log_p = np.where(hi, 0.0, -softplus(-b)) + np.where(lo, 0.0, -softplus(a)) + np.where(lo | hi, 0.0, log1mexp(t))
+    g_b = np.where(hi, 0.0, sigmoid(-b))
+    g_a = np.where(lo, 0.0, -sigmoid(a))
+    g_t = np.where(lo | hi, 0.0, np.exp(-t) / -np.expm1(-t))
+    return log_p, -inv_scale * (g_b + g_a), -(b * g_b + a * g_a + t * g_t)
+
+
+def log_softmax(z, axis):
+    m = np.max(z, axis=axis, keepdims=True)
+    return z - (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))
+
+
+def discretized_logistic_log_prob(out, x, K):
+    """Σ_D LSE_k [log w_k + log P_k(i)].   out: (B, 3K·D), x: (B, D) levels i/255 -> (B,) nats."""
+    logits, mu, s = split_params(out, K, x.shape[1])
+    log_p, _, _ = component_terms(mu, s, x)
+    joint = log_softmax(logits, 1) + log_p
+    m = np.max(joint, axis=1)
+    return np.sum(m + np.log(np.sum(np.exp(joint - m[:, None]), axis=1)), axis=1)
+
+
+def discretized_logistic_log_prob_backward(out, x, K):
+    """[∂/∂π | ∂/∂μ | ∂/∂s] = [r − w | r ∂log P/∂μ | r ∂log P/∂s].   -> (B, 3K·D)."""
+    B, D = x.shape
+    logits, mu, s = split_params(out, K, D)
+    log_p, dmu, ds = component_terms(mu, s, x)
+    log_w = log_softmax(logits, 1)
+    r = np.exp(log_softmax(log_w + log_p, 1))
+    return np.concatenate([r - np.exp(log_w), r * dmu, r * ds], axis=1).reshape(B, 3 * K * D)
+
+
+@njit(cache=True, inline="always")
+def _log_sigmoid(y):
+    """log σ(y) = −softplus(−y)."""
+    return min(y, 0.0) - np.log1p(np.exp(-abs(y)))
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(y):
+    e = np.exp(-abs(y))
+    return 1.0 / (1.0 + e) if y >= 0 else e / (1.0 + e)
+
+
+@njit(cache=True, parallel=True)
+def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
+    """nll[b] = −Σ_D log p(x_d);  dout = −scale · ∂ log p/∂out, the module docstring's formulas, one value at a time."""
+    B, D = x.shape
+    for b in prange(B):
+        joint = np.empty(K)
+        dmu = np.empty(K)
+        ds = np.empty(K)
+        acc = 0.0
+        for d in range(D):
+            i = int(np.rint(x[b, d] * (LEVELS - 1)))
+            lo, hi = i == 0, i == LEVELS - 1
+            # log-softmax of the mixture logits
+            m = -np.inf
+            for k in range(K):
+                m = max(m, out[b, k * D + d])
+            z = 0.0
+            for k in range(K):
+                z += np.exp(out[b, k * D + d] - m)
+            lse_w = m + np.log(z)
+            # per component: log w_k + log P_k, and ∂ log P_k/∂μ_k, ∂ log P_k/∂s_k
+            mj = -np.inf
+            for k in range(K):
+                mu = out[b, (K + k) * D + d]
+                inv_scale = np.exp(-out[b, (2 * K + k) * D + d])
+                ub = (x[b, d] + HALF_BIN - mu) * inv_scale
+                ua = (x[b, d] - HALF_BIN - mu) * inv_scale
+                t = 2 * HALF_BIN * inv_scale
+                lp, g_b, g_a, g_t = 0.0, 0.0, 0.0, 0.0
+                if not hi:
+                    lp += _log_sigmoid(ub)
+                    g_b = _sigmoid(-ub)
+                if not lo:
+                    lp += _log_sigmoid(-ua)
+                    g_a = -_sigmoid(ua)
+                if not lo and not hi:
+                    lp += np.log(-np.expm1(-t)) if t < LN2 else np.log1p(-np.exp(-t))
+                    g_t = np.exp(-t) / -np.expm1(-t)
+                joint[k] = out[b, k * D + d] - lse_w + lp
+                dmu[k] = -inv_scale * (g_b + g_a)
+                ds[k] = -(ub * g_b + ua * g_a + t * g_t)
+                mj = max(mj, joint[k])
+            zj = 0.0
+            for k in range(K):
+                zj += np.exp(joint[k] - mj)
+            lse = mj + np.log(zj)
+            acc -= lse
+            for k in range(K):
+                r = np.exp(joint[k] - lse)
+                dout[b, k * D + d] = -scale * (r - np.exp(out[b, k * D + d] - lse_w))
+                dout[b, (K + k) * D + d] = -scale * r * dmu[k]
+                dout[b, (2 * K + k) * D + d] = -scale * r * ds[k]
+        nll[b] = acc
+
+
+class DiscretizedLogistic:
+    """Mixture of K discretized logistics per value; 3K outputs per value; data: 8-bit levels i/255 (a mass)."""
+
+    name = "discretized-logistic"
+    discrete = True
+
+    def __init__(self, components=5):
+        if isinstance(components, bool) or not isinstance(components, (int, np.integer)) or components < 1:
+            raise MinivaeError(f"discretized-logistic components must be a positive integer, got {components!r}")
+        self.components = int(components)
+        self.outputs_per_value = 3 * self.components
+
+    def options(self):
+        return {"components": self.components}
+
+    def check_data(self, x):
+        check_8bit_grid(self.name, x)
+
+    def from_uint8(self, images, dtype=np.float32):
+        """8-bit intensities i -> i/255 (the level is recovered as round(255·x))."""
+        return unit_from_uint8(images, dtype)
+
+    def log_prob(self, out, x):
+        return discretized_logistic_log_prob(out, x, self.components)
+
+    def log_prob_backward(self, out, x):
+        return discretized_logistic_log_prob_backward(out, x, self.components)
+
+    def nll_and_grad(self, out, x, scale):
+        nll = np.empty(out.shape[0], dtype=out.dtype)
+        dout = np.empty_like(out)
+        discretized_logistic_nll_kernel(out, x, self.components, scale, nll, dout)
+        return nll, dout
+
+    def mean(self, out):
+        """E[x] = (1/255) Σ_{i=1}^{255} Σ_k w_k σ(−(i/255 − δ − μ_k)e^{−s_k}), exact for the discretized mixture."""
+        logits, mu, s = (p.astype(np.float64) for p in split_params(out, self.components, out.shape[1] //
+                                                                       self.outputs_per_value))
+        w, inv_scale = np.exp(log_softmax(logits, 1)), np.exp(-s)
+        total = np.zeros_like(mu)
+        for i in range(1, LEVELS):
+            total += sigmoid(-(i / (LEVELS - 1) - HALF_BIN - mu) * inv_scale)
+        return (np.sum(w * total, axis=1) / (LEVELS - 1)).astype(out.dtype)
+
+    def sample(self, out, rng):
+        """Component k ~ w, y = μ_k + e^{s_k} log(u/(1 − u)), x = round(255·y)/255 clipped to [0, 1].   -> (B, D)."""
+        B, D = out.shape[0], out.shape[1] // self.outputs_per_value
+        logits, mu, s = (p.astype(np.float64) for p in split_params(out, self.components, D))
+        cdf = np.cumsum(np.exp(log_softmax(logits, 1)), axis=1)
+        k = np.minimum(np.sum(cdf < rng.random((B, 1, D)) * cdf[:, -1:], axis=1), self.components - 1)[:, None]
+        u = rng.uniform(1e-12, 1 - 1e-12, (B, D))
+        y = (np.take_along_axis(mu, k, 1)[:, 0] + np.exp(np.take_along_axis(s, k, 1)[:, 0]) *
+             (np.log(u) - np.log1p(-u)))
+        return (np.clip(np.rint(y * (LEVELS - 1)), 0, LEVELS - 1) / (LEVELS - 1)).astype(out.dtype)
+
+    def to_unit(self, x):
+        """Levels i/255 (or means) -> pictures in [0, 1]: already there."""
+        return x
+
+    def gradcheck_points(self, rng):
+        """Two examples of three values, levels including 0 and 255: typical; mixture logits ±30; bins far in a
+        tail (|x − μ| ≈ 14 scales: σ(b) − σ(a) would cancel to 0); flat components (scale ≈ 7, tiny t = 2δe^{−s}).
+
+        Much sharper scales (s = −8, scale 3e-4 < δ) are exact too but cannot be checked with the fixed step
+        h = 1e-3, which moves μ by three scales; tests check them with h = 1e-6 (tests/test_likelihoods.py).
+        """
+        K = self.components
+        x = np.array([[0, 128, 255], [255, 3, 0]]) / 255.0
+        shape = (2, K, 3)
+
+        def params(logits, mu, s):
+            return np.concatenate([logits, mu, s], axis=1).reshape(2, 3 * K * 3)
+
+        near = x[:, None, :] + 0.1 * rng.standard_normal(shape)
+        log_scale = np.log(0.1) + 0.3 * rng.standard_normal(shape)  # scale ≫ h, so the stencil's O(h⁴) stays small
+        side = np.where(x[:, None, :] > 0.5, -1.0, 1.0)  # the tail lies inside [0, 1] for every level
+        return {"typical, x at 0 and 255": (params(rng.standard_normal(shape), near, log_scale), x),
+                "mixture logits ±30": (params(rng.choice([-30.0, 30.0], size=shape), near, log_scale), x),
+                "bins far in a tail": (params(rng.standard_normal(shape), x[:, None, :] + side * 1.4
+                                              + 0.01 * rng.standard_normal(shape), np.full(shape, np.log(0.1))), x),
+                "flat scales": (params(rng.standard_normal(shape), rng.uniform(-1, 2, shape),
+                                       2.0 + rng.uniform(-0.5, 0.5, shape)), x)}

@@ -1,0 +1,63 @@
+"""What every likelihood shares: the data-support checks, the 8-bit grid, bits per dimension.
+
+All likelihoods see an image as the same floats, the 8-bit intensity i ∈ {0, …, 255} divided by 255, so the encoder
+gets the same input whatever the decoder's distribution. They differ in which of those values they accept:
+
+    [0, 1]                 bernoulli (a mass only on {0, 1}), continuous-bernoulli, normal-fixed, normal
+    {0, 1/255, …, 1}       categorical, discretized-logistic: the 256 levels i/255, nothing in between
+
+`check_*` raise MinivaeError with one line saying what was wrong and what was expected, so that raw 0..255 values,
+integers, NaN or dequantized (off-grid) data fail loudly instead of producing a silent NaN or a meaningless number.
+"""
+import numpy as np
+
+from ..errors import MinivaeError
+
+LEVELS = 256  # 8-bit intensities 0..255
+GRID_TOLERANCE = 1e-3  # |255·x − round(255·x)| allowed for a value to count as on the grid (float32 keeps ~3e-5)
+
+
+def bits_per_dim(nll_nats, D):
+    """Negative log-likelihood in nats per example -> bits per data value: nll / (D · ln 2)."""
+    return np.asarray(nll_nats) / (D * np.log(2.0))
+
+
+def unit_from_uint8(images, dtype):
+    """8-bit intensities 0..255 (any integer array) -> floats i/255 in [0, 1] of `dtype`."""
+    images = np.asarray(images)
+    if not np.issubdtype(images.dtype, np.integer):
+        raise MinivaeError(f"from_uint8 needs integer 8-bit intensities 0..255, got dtype {images.dtype}")
+    if images.size and (np.min(images) < 0 or np.max(images) > LEVELS - 1):
+        raise MinivaeError(f"from_uint8 needs intensities in 0..255, got values in [{np.min(images)}, {np.max(images)}]")
+    return images.astype(dtype) / np.asarray(LEVELS - 1, dtype=dtype)
+
+
+def check_float(name, x):
+    if not np.issubdtype(np.asarray(x).dtype, np.floating):
+        raise MinivaeError(f"{name} likelihood needs floating-point data (use its from_uint8), got dtype {x.dtype}")
+    if x.size and not np.all(np.isfinite(x)):
+        raise MinivaeError(f"{name} likelihood needs finite data, got {np.sum(~np.isfinite(x))} NaN/inf values")
+
+
+def check_unit_interval(name, x):
+    """x must be floats in [0, 1]."""
+    check_float(name, x)
+    if x.size and (np.min(x) < 0 or np.max(x) > 1):
+        raise MinivaeError(f"{name} likelihood needs data in [0, 1] (8-bit images / 255, see from_uint8), got values "
+                           f"in [{np.min(x):.4g}, {np.max(x):.4g}]")
+
+
+def check_8bit_grid(name, x):
+    """x must be one of the 256 levels i/255, i = 0..255 (as from_uint8 makes them)."""
+    check_unit_interval(name, x)
+    if x.size:
+        off = np.abs(x * (LEVELS - 1) - np.rint(x * (LEVELS - 1)))
+        if np.max(off) > GRID_TOLERANCE:
+            bad = x.reshape(-1)[np.argmax(off)]
+            raise MinivaeError(f"{name} likelihood needs 8-bit levels i/255 (a probability mass over 256 values), got "
+                               f"{bad:.6g} = {bad * 255:.4g}/255, off the grid")
+
+
+def level_index(x):
+    """Data i/255 -> the integer level i (int64), rounding away float32's representation error."""
+    return np.rint(np.asarray(x, dtype=np.float64) * (LEVELS - 1)).astype(np.int64)
