@@ -227,7 +227,7 @@ class DiscretizedLogistic:
 
     def gradcheck_points(self, rng):
         """Two examples of three values, levels including 0 and 255: typical; mixture logits ±30; bins far in a
-        tail (|x − μ| ≈ 14 scales: σ(b) − σ(a) would cancel to 0); flat components (scale ≈ 7, tiny t = 2δe^{−s}).
+        tail (|x − μ| ≈ 14 scales: σ(b) − σ(a) would cancel to 0); flat components (scales 1.6 … 7.4, small t = 2δe^{−s}).
 
         Much sharper scales (s = −8, scale 3e-4 < δ) are exact too but cannot be checked with the fixed step
         h = 1e-3, which moves μ by three scales; tests check them with h = 1e-6 (tests/test_likelihoods.py).
@@ -245,6 +245,6 @@ class DiscretizedLogistic:
         return {"typical, x at 0 and 255": (params(rng.standard_normal(shape), near, log_scale), x),
                 "mixture logits ±30": (params(rng.choice([-30.0, 30.0], size=shape), near, log_scale), x),
                 "bins far in a tail": (params(rng.standard_normal(shape), x[:, None, :] + side * 1.4
-                                              + 0.01 * rng.standard_normal(shape), np.full(shape, np.log(0.1))), x),
-                "flat scales": (params(rng.standard_normal(shape), rng.uniform(-1, 2, shape),
-                                       2.0 + rng.uniform(-0.5, 0.5, shape)), x)}
+                                              + 0.05 * rng.standard_normal(shape), np.full(shape, np.log(0.1))), x),
+                "flat scales": (params(rng.standard_normal(shape), x[:, None, :] + side * rng.uniform(0.3, 1, shape),
+                                       rng.uniform(0.5, 2, shape)), x)}
