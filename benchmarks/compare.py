@@ -145,6 +145,8 @@ def make_jax(model, dtype, params0, x, eps):
     import twins_jax
     train_step = twins_jax.make_train_step(model, lr=1e-3, donate=True)
     state = {"params": {k: jnp.asarray(v.astype(dtype)) for k, v in params0.items()}}
+    if state["params"]["decoder.0.W"].dtype != dtype:
+        raise RuntimeError(f"JAX computes in {state['params']['decoder.0.W'].dtype}, not {dtype}")
     state["adam"] = twins_jax.adam_init(state["params"])
     x, eps = jnp.asarray(x.astype(dtype)), jnp.asarray(eps.astype(dtype))
 
@@ -313,6 +315,13 @@ def main(argv=None):
         rows = [r for r in results if r["model"] == model and r["dtype"] == dtype]
         if rows:
             print_cell(model, dtype, flops_per_step(model, BATCH[model]), rows)
+    if "numba" in sys.modules:
+        import numba
+        try:
+            notes.append(f"numba {numba.__version__}, threading layer {numba.threading_layer()} "
+                         f"(set NUMBA_THREADING_LAYER to compare; 'omp' suffers most on an oversubscribed machine)")
+        except ValueError:  # no parallel kernel ran
+            pass
     seen = set()
     for note in notes:
         if note not in seen:

@@ -36,6 +36,16 @@ def positive_float(text):
     return value
 
 
+def non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text!r}")
+    return value
+
+
 def int_list(text):
     try:
         widths = tuple(positive_int(t) for t in text.split(","))
@@ -55,7 +65,8 @@ def cmd_train(args):
 
     result = train(out=args.out, progress=report, dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                    likelihood=args.likelihood, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                   lr_decay=args.lr_decay,
+                   lr_decay=args.lr_decay, objective=args.objective, k=args.k, beta=args.beta, warmup=args.warmup,
+                   free_bits=args.free_bits,
                    latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                    binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
     if not args.quiet:
@@ -116,6 +127,15 @@ def parser():
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--n-train", type=positive_int, help="use only the first N training images")
     t.add_argument("--n-test", type=positive_int, help="use only the first N test images")
+    t.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+                   help="elbo: −ELBO with --beta/--warmup/--free-bits (default); iwae: the K-sample bound "
+                        "−log (1/K) Σ_k w_k (Burda et al. 2016)")
+    t.add_argument("--k", type=positive_int, help="iwae: importance samples per example (default 5)")
+    t.add_argument("--beta", type=positive_float, default=1.0, help="elbo: KL weight β (default 1)")
+    t.add_argument("--warmup", type=non_negative_float, default=0.0,
+                   help="elbo: epochs N of KL warm-up, weight β·min(1, t/N) at epoch t (default 0: none)")
+    t.add_argument("--free-bits", type=non_negative_float, default=0.0,
+                   help="elbo: KL floor λ nats per latent dimension, Σ_j max(λ, batch-mean KL_j) (default 0)")
     t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors")
     t.set_defaults(func=cmd_train)

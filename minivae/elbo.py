@@ -84,13 +84,26 @@ class VAE:
         self._cache = (mu, logvar, eps, dout)
         return ElboTerms(recon + kl, recon, kl)
 
-    def backward(self):
-        """Gradients of L = mean_b(loss_b) w.r.t. every parameter (dict, same names as `params`)."""
+    def posterior(self):
+        """μ, logvar of q(z|x) from the last `forward`, each (B, Z)."""
+        return self._cache[0], self._cache[1]
+
+    def backward(self, dkl=None):
+        """Gradients of L = mean_b(recon_b) + Σ dkl·KL w.r.t. every parameter (dict, same names as `params`).
+
+        dkl = ∂L/∂KL: None for the ELBO (1/B for every example); (B,) weights each example's KL (β/B for a β-VAE);
+        (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar) (free bits,
+        objectives.py): then ∂L/∂μ gains dkl·μ and ∂L/∂logvar gains dkl·½(σ² − 1), as in gaussian_kl_backward.
+        """
         mu, logvar, eps, dout = self._cache
         B = mu.shape[0]
         dz = self.decoder.backward(dout.reshape(self._out_shape))
         dh = np.empty((B, 2 * self.latent), dtype=mu.dtype)
-        sample_kl_backward_kernel(dz, np.full(B, 1.0 / B, dtype=mu.dtype), mu, logvar, eps,
+        per_example = np.full(B, 1.0 / B) if dkl is None else np.zeros(B) if np.ndim(dkl) == 2 else dkl
+        sample_kl_backward_kernel(dz, np.asarray(per_example, dtype=mu.dtype), mu, logvar, eps,
                                   dh[:, :self.latent], dh[:, self.latent:])
+        if np.ndim(dkl) == 2:
+            dh[:, :self.latent] += dkl * mu
+            dh[:, self.latent:] += dkl * 0.5 * np.expm1(logvar)
         self.encoder.backward(dh, need_dx=False)
         return self.grads

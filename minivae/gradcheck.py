@@ -132,8 +132,44 @@ def elbo_check(model="mlp", seed=0, **kwargs):
             for name, theta in vae.params.items()]
 
 
+def objective_checks(seed=0, **model):
+    """(name, max relative error over every parameter) for each training objective of objectives.py (float64).
+
+    IWAE with K = 4 and K = 1; β = 0.5 part-way through a warm-up (β_t = 0.175); free bits with the floor λ placed
+    between the dimensions' batch-mean KLs, so that some dimensions sit below it and some above, none near it (max is
+    not differentiable at the floor).
+    """
+    from .objectives import kl_per_dimension, make_objective
+    model = model or {"image_shape": (1, 4, 3), "latent": 4, "hidden": (6, 5), "activation": "tanh"}
+    results = []
+    for label, settings, epochs_done in (("iwae K=4", {"name": "iwae", "k": 4}, None),
+                                         ("iwae K=1", {"name": "iwae", "k": 1}, None),
+                                         ("beta 0.5 warmup 2 at epoch 0.7", {"beta": 0.5, "warmup": 2}, 0.7),
+                                         ("free bits", {}, None)):
+        rng = np.random.default_rng(seed)
+        vae = build_model("mlp", rng=rng, dtype=np.float64, **model)
+        B = 3
+        x = vae.likelihood.from_uint8(rng.integers(0, 256, size=(B, *vae.image_shape)), dtype=np.float64)
+        objective = make_objective(**settings)
+        eps = objective.noise(rng, B, vae.latent, np.float64)
+        if label == "free bits":
+            vae.forward(x, eps)
+            kl_dims = np.sort(kl_per_dimension(*vae.posterior()).mean(0))       # needs Z ≥ 2
+            objective = make_objective(free_bits=float(kl_dims[vae.latent // 2 - 1:][:2].mean()))
+        done = np.inf if epochs_done is None else epochs_done
+
+        def value():
+            return objective.loss_and_grads(vae, x, eps, done)[1]
+
+        grads = {k: g.copy() for k, g in objective.loss_and_grads(vae, x, eps, done)[2].items()}
+        err = max(max_rel_error(grads[name], numerical_gradient(value, theta))[0]
+                  for name, theta in vae.params.items())
+        results.append((f"objective {label} (every parameter)", err))
+    return results
+
+
 def run_all():
     """Every check `minivae gradcheck` runs: the layers, then whole-ELBO checks of small smooth models."""
     small_mlp = {"image_shape": (1, 4, 3), "latent": 3, "hidden": (6, 5), "activation": "tanh"}
     return [*layer_checks(), *elbo_check("mlp", **small_mlp),
-            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"})]
+            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}), *objective_checks()]

@@ -92,6 +92,15 @@ class TrainSettings:
     dtype: str = "float32"
     n_train: int | None = None
     n_test: int | None = None
+    objective: str = "elbo"  # what the optimizer minimizes (objectives.py): elbo (β, warm-up, free bits) or iwae
+    k: int | None = None     # iwae: importance samples per example (default 5)
+    beta: float = 1.0        # elbo: weight β on the KL
+    warmup: float = 0.0      # elbo: epochs over which the KL weight rises linearly from 0 to β
+    free_bits: float = 0.0   # elbo: KL floor λ per latent dimension (nats)
+
+    def make_objective(self):
+        from .objectives import make_objective
+        return make_objective(self.objective, k=self.k, beta=self.beta, warmup=self.warmup, free_bits=self.free_bits)
 
     def validate(self):
         for name in ("epochs", "batch_size"):
@@ -108,6 +117,7 @@ class TrainSettings:
                                f"not {self.likelihood}")
         if self.dtype not in ("float32", "float64"):
             raise MinivaeError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        self.make_objective()  # MinivaeError for a bad objective, k, beta, warmup or free_bits
 
 
 def train(out=None, *, progress=None, **kwargs):
@@ -129,6 +139,7 @@ def train(out=None, *, progress=None, **kwargs):
     except OSError as e:
         raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None
     optimizer = Adam(vae.params, lr=s.lr)
+    objective = s.make_objective()
     metrics, step = [], 0
     for epoch in range(1, s.epochs + 1):
         start = time.perf_counter()
@@ -136,9 +147,11 @@ def train(out=None, *, progress=None, **kwargs):
         total = np.zeros(3)
         for idx in batches(len(data.train), s.batch_size, rng.permutation(len(data.train))):
             x = prepare_batch(vae, data.train[idx], rng, s.binarize)
-            eps = rng.standard_normal((len(idx), vae.latent)).astype(vae.dtype)
-            terms = vae.forward(x, eps)
-            optimizer.step(vae.backward())
+            eps = objective.noise(rng, len(idx), vae.latent, vae.dtype)
+            epochs_done = step / math.ceil(len(data.train) / s.batch_size)  # for the KL warm-up
+            # terms: the true −ELBO per example (logged); the objective's own value is not
+            terms, _, grads = objective.loss_and_grads(vae, x, eps, epochs_done)
+            optimizer.step(grads)
             step += 1
             total += [terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]
         train_loss, train_recon, train_kl = total / len(data.train)
