@@ -7,7 +7,7 @@ from minivae.activations import (ACTIVATIONS, activation_code, bias_act_backward
                                  bias_act_forward, bias_act_forward_kernel)
 from minivae.gaussian import (gaussian_kl, gaussian_kl_backward, reparameterize, reparameterize_backward,
                               sample_kl_backward_kernel, sample_kl_kernel)
-from minivae.likelihoods.bernoulli import bernoulli_log_prob, bernoulli_log_prob_backward, bernoulli_nll_kernel
+from minivae.likelihoods.bernoulli import Bernoulli, bernoulli_log_prob, bernoulli_log_prob_backward
 from minivae.optim import adam_kernel, adam_update
 
 TOL = {np.float64: 1e-12, np.float32: 1e-5}
@@ -65,8 +65,7 @@ def test_bernoulli_kernel(B, D, dtype, seed, scale):
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((B, D)) * scale).astype(dtype)
     x = rng.random((B, D)).astype(dtype)
-    nll, grad = np.empty(B, dtype), np.empty_like(logits)
-    bernoulli_nll_kernel(logits, x, 0.25, nll, grad)
+    nll, grad = Bernoulli().nll_and_grad(logits, x, 0.25)
     assert_close("nll", nll, -bernoulli_log_prob(logits, x), dtype)
     assert_close("dlogits", grad, -0.25 * bernoulli_log_prob_backward(logits, x), dtype)
 
@@ -75,8 +74,7 @@ def test_bernoulli_extreme_logits_are_finite():
     """A logit of ±100 in float32: the softplus form stays finite where log(sigmoid) would give -inf."""
     logits = np.array([[-100.0, 100.0, 0.0]], dtype=np.float32)
     x = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
-    nll, grad = np.empty(1, np.float32), np.empty_like(logits)
-    bernoulli_nll_kernel(logits, x, 1.0, nll, grad)
+    nll, grad = Bernoulli().nll_and_grad(logits, x, 1.0)
     assert np.isfinite(nll).all() and np.isfinite(grad).all()
     assert abs(nll[0] - (100 + 100 + np.log(2))) < 1e-3, f"nll {nll[0]} != 200 + log 2"
 
