@@ -1,0 +1,190 @@
+"""Evaluating a trained VAE by its log-likelihood: the importance-sampled estimate of log p(x), and active units.
+
+The ELBO is only a bound. With K samples z_k = μ + σ·ε_k from q(z|x) and the weights of iwae.py,
+
+    log p(x) = log E_q[ p(x|z) p(z) / q(z|x) ]  ≈  L_K(x) = logsumexp_k(log w_k) − log K,
+    log w_k  = log p(x|z_k) + log p(z_k) − log q(z_k|x)
+
+L_K is a stochastic lower bound: E[L_K] ≤ log p(x), E[L_K] grows with K, and L_K → log p(x) as K → ∞ (Burda et al.
+2016, Theorem 1). Papers report the test NLL = −(1/N) Σ_n L_5000(x_n) in nats per example; where the data are discrete
+(binarized, or 8-bit levels) also in bits per dimension, NLL / (D · ln 2).
+
+Stability and memory. Everything runs in float64 (the parameters are copied into a float64 twin of the model), and the
+K samples of an example go through the decoder in chunks of at most `rows` rows (several examples share a chunk when
+K < rows). A chunk c of K_c samples gives L_c = log (1/K_c) Σ_{k∈c} w_k (iwae.log_mean_exp, max-subtracted); chunks
+combine exactly as
+
+    L_K = logsumexp_c(L_c + log K_c) − log K
+
+so memory is bounded by `rows`, not by K: about rows × (3Z + Σ H + 3·k·D) float64 values (ε, z, each layer's output,
+the likelihood's outputs, their gradient and the repeated x), e.g. 2000 × 2843 × 8 B ≈ 45 MB for 784-200-200-50 with
+a Bernoulli decoder. `evaluate` measures the peak with tracemalloc and reports it.
+
+Reproducibility. Example n draws its ε from its own Generator default_rng([seed, 3, n]), so the estimate does not
+depend on `rows` and the first K samples of a K' > K run are those of the K run. Binarized data (training with
+dynamic binarization) is binarized once, x ~ Bernoulli(pixel) with default_rng([seed, 2]): the ELBO and all K samples
+see the same {0, 1} images, and the same seed gives the same figure.
+
+Also reported, on the same images:
+    elbo          (1/N) Σ_n [log p(x_n|z_n) − KL_n], one sample z_n (its ε is the example's first ε_0), closed-form KL:
+                  the estimator the training log uses for its test loss
+    elbo_mean_k   (1/N) Σ_n (1/K) Σ_k log w_nk: the ELBO (sampled KL) averaged over all K samples, ≥ NLL per example
+                  (Jensen), so nll ≤ −elbo_mean_k holds exactly, not only in expectation
+    active units  (Burda et al. 2016, §5.2) A_u = Cov_x(E_{q(u|x)}[u]) = the variance over the test set of the posterior
+                  mean μ_u(x); unit u is active when A_u > 0.01.
+"""
+import math
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import MinivaeError
+from .iwae import iwae_forward
+from .models import build_from_config
+
+BINARIZE_SEED_OFFSET = 2  # the test set is binarized with default_rng([seed, 2])
+NOISE_SEED_OFFSET = 3     # example n draws its ε from default_rng([seed, 3, n])
+ACTIVE_THRESHOLD = 0.01
+DISCRETE_LIKELIHOODS = ("categorical", "discretized-logistic")  # a probability mass over 8-bit levels
+
+
+def float64_twin(vae):
+    """A float64 copy of `vae` (same config and parameter values), for evaluation."""
+    if vae.dtype == np.float64:
+        return vae
+    twin = build_from_config({**vae.config, "dtype": "float64"}, rng=np.random.default_rng(0))
+    for name, p in vae.params.items():
+        twin.params[name][...] = p
+    return twin
+
+
+def evaluation_data(vae, images, seed, binarize):
+    """uint8 test images -> float64 data as the likelihood models it, binarized once with default_rng([seed, 2])."""
+    x = vae.likelihood.from_uint8(images, dtype=np.float64) if images.dtype == np.uint8 else images.astype(np.float64)
+    if binarize:
+        rng = np.random.default_rng([seed, BINARIZE_SEED_OFFSET])
+        x = (rng.random(x.shape) < x).astype(np.float64)
+    return x
+
+
+def example_generators(seed, first, count):
+    """The noise Generators of examples first..first+count−1: default_rng([seed, 3, n]) each."""
+    return [np.random.default_rng([seed, NOISE_SEED_OFFSET, n]) for n in range(first, first + count)]
+
+
+def draw_noise(generators, size, latent):
+    """The next `size` ε of each example's Generator: (count, size, Z) float64."""
+    return np.stack([g.standard_normal((size, latent)) for g in generators])
+
+
+def combine_chunks(bounds, sizes):
+    """L_K from chunk bounds L_c (B, C) over K_c samples each (C,): logsumexp_c(L_c + log K_c) − log K.   -> (B,)."""
+    a = bounds + np.log(sizes)
+    m = np.max(a, axis=1, keepdims=True)
+    return m[:, 0] + np.log(np.sum(np.exp(a - m), axis=1)) - np.log(np.sum(sizes))
+
+
+def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None):
+    """Per example of x (N, ...): L_K (N,), the K-sample estimate of log p(x), and (1/K) Σ_k log w_k (N,), in nats.
+
+    `vae` should be float64 (see float64_twin). `bar`: a tqdm bar advanced by the examples done.
+    """
+    N, Z = len(x), vae.latent
+    chunk = min(k, rows)                      # samples per decoder pass and example
+    per_pass = max(1, rows // chunk)          # examples per decoder pass
+    starts = list(range(0, k, chunk))
+    sizes = np.array([min(chunk, k - s) for s in starts], dtype=np.float64)
+    log_px, mean_log_w = np.empty(N), np.empty(N)
+    for first in range(0, N, per_pass):
+        xb = x[first:first + per_pass]
+        B = len(xb)
+        bounds, total = np.empty((B, len(starts))), np.zeros(B)
+        generators = example_generators(seed, first, B)
+        for c in range(len(starts)):
+            eps = draw_noise(generators, int(sizes[c]), Z)                          # (B, K_c, Z)
+            terms, _ = iwae_forward(vae, xb, eps)
+            bounds[:, c] = terms.bound
+            total -= (terms.recon + terms.kl) * sizes[c]  # recon + kl = mean over the chunk of −log w
+        log_px[first:first + B] = combine_chunks(bounds, sizes)
+        mean_log_w[first:first + B] = total / k
+        if bar is not None:
+            bar.update(B)
+    return log_px, mean_log_w
+
+
+def single_sample_elbo(vae, x, seed, batch_size=500):
+    """Per example: the ELBO terms with the closed-form KL and one sample, ε = the example's first ε_0 -> ElboTerms."""
+    recon, kl = np.empty(len(x)), np.empty(len(x))
+    for first in range(0, len(x), batch_size):
+        xb = x[first:first + batch_size]
+        t = vae.forward(xb, draw_noise(example_generators(seed, first, len(xb)), 1, vae.latent)[:, 0])
+        recon[first:first + len(xb)], kl[first:first + len(xb)] = t.recon, t.kl
+    return recon, kl
+
+
+def active_units(vae, x, threshold=ACTIVE_THRESHOLD, batch_size=500):
+    """(number of active units, A_u (Z,)): A_u = Var_x μ_u(x) over the examples x, active when A_u > threshold."""
+    mu = np.concatenate([vae.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
+    variance = np.var(mu, axis=0)
+    return int(np.sum(variance > threshold)), variance
+
+
+def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=True):
+    """Test NLL (K-sample importance estimate), ELBO, KL and active units of `vae` on `images` -> dict (nats/example).
+
+    Keys: nll, nll_stderr (the standard error of the mean over examples), bits_per_dim (None for continuous data),
+    elbo, recon, kl, elbo_mean_k, active_units, latent, k, n, rows, peak_memory_mb, seconds.
+    """
+    if not (isinstance(k, (int, np.integer)) and k >= 1) or not (isinstance(rows, (int, np.integer)) and rows >= 1):
+        raise MinivaeError(f"k and rows must be positive integers, got k={k!r}, rows={rows!r}")
+    start = time.perf_counter()
+    tracing = not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+    try:
+        model = float64_twin(vae)
+        x = evaluation_data(model, images, seed, binarize)
+        model.likelihood.check_data(x.reshape(len(x), -1))
+        recon, kl = single_sample_elbo(model, x, seed)
+        bar = tqdm(total=len(x), desc=f"log p(x), K={k}", unit="image", file=sys.stderr, leave=False,
+                   dynamic_ncols=True, disable=quiet or not sys.stderr.isatty())
+        try:
+            log_px, mean_log_w = importance_sampled_log_likelihood(model, x, k, seed, rows, bar)
+        finally:
+            bar.close()
+        n_active, variance = active_units(model, x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        if tracing:
+            tracemalloc.stop()
+    nll, D = -float(np.mean(log_px)), x[0].size
+    discrete = binarize or model.likelihood.name in DISCRETE_LIKELIHOODS
+    return {"nll": nll, "nll_stderr": float(np.std(log_px) / math.sqrt(len(x))),
+            "bits_per_dim": nll / (D * math.log(2)) if discrete else None,
+            "elbo": -float(np.mean(recon + kl)), "recon": float(np.mean(recon)), "kl": float(np.mean(kl)),
+            "elbo_mean_k": float(np.mean(mean_log_w)), "active_units": n_active, "latent": model.latent,
+            "unit_variances": variance.tolist(), "k": int(k), "n": len(x), "rows": int(rows), "seed": int(seed),
+            "binarize": bool(binarize), "peak_memory_mb": peak / 2 ** 20, "seconds": time.perf_counter() - start}
+
+
+def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, seed=None, quiet=True):
+    """`evaluate` a checkpoint on the test split of the data set it was trained on (its stored settings: data set,
+    data_dir, binarize, seed, n_test); `data_dir`, `n_test` and `seed` (of the noise and binarization) override them."""
+    from .checkpoint import load_checkpoint
+    from .data import load_dataset
+
+    vae, _, meta = load_checkpoint(path)
+    train = meta.get("train") or {}
+    dataset = train.get("dataset")
+    if dataset not in ("shapes", "mnist", "frey"):
+        raise MinivaeError(f"checkpoint {path} was trained on {dataset or 'unknown'!r} data; evaluate needs one of "
+                           f"shapes, mnist, frey (or call minivae.evaluate.evaluate with the images)")
+    data_seed = int(train.get("seed", 0))  # shapes generates its test set from it
+    seed = data_seed if seed is None else seed
+    data = load_dataset(dataset, data_dir if data_dir is not None else train.get("data_dir"), seed=data_seed,
+                        n_train=1, n_test=n_test if n_test is not None else train.get("n_test"))
+    result = evaluate(vae, data.test, k=k, seed=seed, binarize=bool(train.get("binarize")), rows=rows, quiet=quiet)
+    return {"checkpoint": str(path), "dataset": dataset, "epoch": meta.get("epoch"), **result}
