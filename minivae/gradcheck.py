@@ -168,8 +168,85 @@ def objective_checks(seed=0, **model):
     return results
 
 
+# ---------------------------------------------------------------- convolutions
+
+CONV_CONFIGS = [  # (kernel, stride, padding, image H×W): both strides and paddings, kernels 1–5, odd and even sizes
+    (1, 1, 0, (4, 3)), (2, 2, 1, (5, 4)), (3, 1, 1, (5, 6)), (3, 2, 0, (7, 6)), (4, 2, 1, (6, 5)), (5, 1, 0, (6, 7)),
+    (5, 2, 1, (7, 8)),
+]
+
+
+def conv_layer_check(kind, k, stride, padding, image, activation="tanh", bias=True, seed=0):
+    """Max relative error of conv2d_backward / conv_transpose2d_backward (the NumPy specification) against finite
+    differences w.r.t. x, W and b, float64, batch 2 with 2 input and 3 output channels; kind "conv" or "convT"."""
+    from .layers.conv2d import conv2d_backward, conv2d_forward
+    from .layers.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
+    forward, backward = ((conv2d_forward, conv2d_backward) if kind == "conv" else
+                         (conv_transpose2d_forward, conv_transpose2d_backward))
+    rng = np.random.default_rng(seed)
+    C_in, C_out = 2, 3
+    x = rng.standard_normal((2, C_in, *image))
+    W = rng.standard_normal((C_out, C_in, k, k) if kind == "conv" else (C_in, C_out, k, k)) / k
+    b = rng.standard_normal(C_out) if bias else np.zeros(C_out)
+
+    def f(x, W, b):
+        return forward(x, W, b, stride, padding, activation)
+
+    def df(dy, x, W, b):
+        dx, dW, db = backward(dy, x, W, f(x, W, b), stride, padding, activation)
+        return dx, dW, db if bias else None
+    return max(check_function(f, df, [x, W, b], seed=seed).values())
+
+
+def conv_layer_checks(seed=0):
+    """(name, max relative error) of Conv2d and ConvTranspose2d over CONV_CONFIGS."""
+    return [(f"{kind} k{k} s{s} p{p} {image[0]}x{image[1]} (x, W, b)",
+             conv_layer_check(kind, k, s, p, image, seed=seed))
+            for kind in ("conv", "convT") for k, s, p, image in CONV_CONFIGS]
+
+
+def tiny_conv_vae(rng, dtype=np.float64, activation="tanh", likelihood="bernoulli"):
+    """A conv VAE small enough for finite differences (≈ 400 parameters) on 1×5×5 images, built from the same
+    layers as conv28: a stride-1 and a stride-2 convolution, Flatten, Dense; and the mirror image with transposed
+    convolutions. Smooth activations only (see the module docstring)."""
+    from .elbo import VAE
+    from .layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
+    lik = get_likelihood(likelihood)
+    Z, kw = 2, {"rng": rng, "dtype": dtype}
+    encoder = Sequential([Conv2d(1, 2, 3, 1, 1, "softplus", **kw), Conv2d(2, 3, 3, 2, 1, activation, **kw), Flatten(),
+                          Dense(27, 2 * Z, **kw)])
+    decoder = Sequential([Dense(Z, 27, activation, **kw), Reshape((3, 3, 3)),
+                          ConvTranspose2d(3, 2, 3, 2, 1, activation, **kw),
+                          ConvTranspose2d(2, lik.outputs_per_value, 3, 1, 1, **kw)])
+    config = {"model": "tiny conv (gradcheck)", "activation": activation, "likelihood": likelihood}
+    return VAE(encoder, decoder, lik, Z, (1, 5, 5), (1, 5, 5), config)
+
+
+def conv_elbo_check(seed=0, activation="tanh"):
+    """Max relative error of the whole conv ELBO's gradient w.r.t. every parameter of `tiny_conv_vae` (float64)."""
+    rng = np.random.default_rng(seed)
+    vae = tiny_conv_vae(rng, activation=activation)
+    B = 3
+    x = vae.likelihood.from_uint8(rng.integers(0, 256, size=(B, *vae.image_shape)), dtype=np.float64)
+    eps = rng.standard_normal((B, vae.latent))
+
+    def loss():
+        return vae.forward(x, eps).loss / B
+
+    loss()
+    grads = {k: g.copy() for k, g in vae.backward().items()}
+    return [(f"elbo tiny conv {activation} {name}", max_rel_error(grads[name], numerical_gradient(loss, theta))[0])
+            for name, theta in vae.params.items()]
+
+
+def conv_checks():
+    """The convolution layers over CONV_CONFIGS, then the whole ELBO of a tiny conv VAE."""
+    return [*conv_layer_checks(), *conv_elbo_check()]
+
+
 def run_all():
     """Every check `minivae gradcheck` runs: the layers, then whole-ELBO checks of small smooth models."""
     small_mlp = {"image_shape": (1, 4, 3), "latent": 3, "hidden": (6, 5), "activation": "tanh"}
     return [*layer_checks(), *elbo_check("mlp", **small_mlp),
-            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}), *objective_checks()]
+            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}), *objective_checks(),
+            *conv_checks()]

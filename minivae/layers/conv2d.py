@@ -4,15 +4,15 @@
 
 Shapes: x (B, C, H, W), W (O, C, k, k) (= nn.Conv2d.weight), b (O,) -> y (B, O, Ho, Wo), Ho = ⌊(H + 2p − k)/s⌋ + 1.
 
-With cols = im2col(x) (B·Ho·Wo, C·k·k) and W_m = W viewed as (O, C·k·k) (see im2col.py) this is a dense layer
+With cols = im2col(x) (B·Ho·Wo, k·k·C) and W_m = W rearranged to (O, k·k·C) (see im2col.py) this is a dense layer
 applied to every patch at once:
 
     z = cols W_mᵀ                     (B·Ho·Wo, O)       one GEMM; its rows are output pixels, so z is "NHWC"
     y = f(z + b)                                         fused Numba pass (activations.py)
 Backward, with dz = dy · f'(z), read as a (B·Ho·Wo, O) matrix:
-    dL/dW_m  = dzᵀ cols               (O, C·k·k)         GEMM
+    dL/dW_m  = dzᵀ cols               (O, k·k·C)         GEMM
     dL/db    = Σ_{b, ho, wo} dz       (O,)
-    dL/dcols = dz W_m                 (B·Ho·Wo, C·k·k)   GEMM
+    dL/dcols = dz W_m                 (B·Ho·Wo, k·k·C)   GEMM
     dL/dx    = col2im(dL/dcols)       (B, C, H, W)       im2col is linear, so its backward is its adjoint
 
 Memory layout: the layer takes and returns arrays that are *logically* (B, C, H, W), like PyTorch. The result is a
@@ -27,14 +27,15 @@ from ..activations import (activation_code, bias_act_backward, bias_act_backward
                            bias_act_forward_kernel)
 from ..errors import MinivaeError
 from .dense import uniform_init
-from .im2col import col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference
+from .im2col import (col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference,
+                     weight_from_matrix, weight_matrix)
 
 
 def conv2d_forward(x, W, b, stride, padding, activation):
     """y = f(conv(x, W) + b).   x: (B, C, H, W), W: (O, C, k, k), b: (O,) -> y: (B, O, Ho, Wo)."""
     B, O, k = x.shape[0], W.shape[0], W.shape[2]
     Ho, Wo = conv_output_shape(x.shape, k, stride, padding)
-    z = im2col_reference(x, k, stride, padding) @ W.reshape(O, -1).T                  # (B·Ho·Wo, O)
+    z = im2col_reference(x, k, stride, padding) @ weight_matrix(W).T                  # (B·Ho·Wo, O)
     z = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                                  # (B, O, Ho·Wo)
     return bias_act_forward(z, b, activation).reshape(B, O, Ho, Wo)
 
@@ -46,8 +47,8 @@ def conv2d_backward(dy, x, W, y, stride, padding, activation):
     dz, db = bias_act_backward(dy.reshape(B, O, -1), y.reshape(B, O, -1), activation)
     dz = dz.transpose(0, 2, 1).reshape(B * Ho * Wo, O)                              # rows (b, ho, wo)
     cols = im2col_reference(x, k, stride, padding)
-    dW = (dz.T @ cols).reshape(W.shape)
-    dx = col2im_reference(dz @ W.reshape(O, -1), x.shape, k, stride, padding)
+    dW = weight_from_matrix(dz.T @ cols, W.shape)
+    dx = col2im_reference(dz @ weight_matrix(W), x.shape, k, stride, padding)
     return dx, dW, db
 
 
@@ -94,13 +95,13 @@ class Conv2d:
         check_image(x, self.in_ch, f"Conv2d({self.in_ch}→{self.out_ch})")
         B, O = x.shape[0], self.out_ch
         Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
-        W_m = self.params["W"].reshape(O, -1)
+        W_m = weight_matrix(self.params["W"])
         cols = scratch(self._work, "cols", (B * Ho * Wo, W_m.shape[1]), W_m.dtype)
         im2col_kernel(x, self.k, self.stride, self.padding, cols)
         z = cols @ W_m.T                                                    # (B·Ho·Wo, O), NHWC
         y = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                     # (B, O, Ho·Wo) view
         bias_act_forward_kernel(y, self._bias(), self.code)
-        self.x_shape, self.cols, self.y = x.shape, cols, y
+        self.x_shape, self.cols, self.W_m, self.y = x.shape, cols, W_m, y
         return y.reshape(B, O, Ho, Wo)
 
     def backward(self, dy, need_dx=True):
@@ -110,13 +111,13 @@ class Conv2d:
         db_rows = np.empty((B, O), dtype=dy.dtype)
         bias_act_backward_kernel(dz, self.y, self.code, db_rows)
         dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(B * Ho * Wo, O)  # no copy if dy was NHWC
-        W_m = self.params["W"].reshape(O, -1)
-        np.matmul(dz.T, self.cols, out=self.grads["W"].reshape(O, -1))
+        W = self.params["W"]
+        np.copyto(self.grads["W"], weight_from_matrix(dz.T @ self.cols, W.shape))
         if "b" in self.grads:
             np.sum(db_rows, axis=0, out=self.grads["b"])
         if not need_dx:
             return None
-        dcols = np.matmul(dz, W_m, out=scratch(self._work, "dcols", self.cols.shape, self.cols.dtype))
+        dcols = np.matmul(dz, self.W_m, out=scratch(self._work, "dcols", self.cols.shape, self.cols.dtype))
         _, C, H, W = self.x_shape
         dx = np.empty((B, H, W, C), dtype=dy.dtype).transpose(0, 3, 1, 2)  # logically NCHW, stored NHWC
         col2im_kernel(dcols, self.k, self.stride, self.padding, dx)

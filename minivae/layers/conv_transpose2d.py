@@ -14,12 +14,13 @@ followed by col2im. Every input pixel spreads a k×k stamp, weighted by W, onto 
 Shapes: x (B, C_in, Hi, Wi), W (C_in, C_out, k, k) (= nn.ConvTranspose2d.weight), b (C_out,)
         -> y (B, C_out, Ho, Wo),  Ho = (Hi − 1)·s − 2p + k  (so that a Conv2d with the same k, s, p maps Ho back to Hi)
 
-With X = x as the matrix (B·Hi·Wi, C_in) (rows (b, hi, wi)) and W_m = W viewed as (C_in, C_out·k·k):
-    cols = X W_m                        (B·Hi·Wi, C_out·k·k)   GEMM
+With X = x as the matrix (B·Hi·Wi, C_in) (rows (b, hi, wi)) and W_m = W rearranged to (C_in, k·k·C_out)
+(im2col.py's column order):
+    cols = X W_m                        (B·Hi·Wi, k·k·C_out)   GEMM
     y    = f(col2im(cols) + b)          (B, C_out, Ho, Wo)     col2im (im2col.py), then the fused Numba pass
 Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
-    dL/dcols = im2col(dz)               (B·Hi·Wi, C_out·k·k)
-    dL/dW_m  = Xᵀ dL/dcols              (C_in, C_out·k·k)      GEMM
+    dL/dcols = im2col(dz)               (B·Hi·Wi, k·k·C_out)
+    dL/dW_m  = Xᵀ dL/dcols              (C_in, k·k·C_out)      GEMM
     dL/dX    = dL/dcols W_mᵀ            (B·Hi·Wi, C_in)        GEMM
     dL/db    = Σ_{b, h, w} dz           (C_out,)
 
@@ -36,7 +37,8 @@ from ..activations import (activation_code, bias_act_backward, bias_act_backward
 from ..errors import MinivaeError
 from .conv2d import check_image, scratch
 from .dense import uniform_init
-from .im2col import col2im_kernel, col2im_reference, im2col_kernel, im2col_reference
+from .im2col import (col2im_kernel, col2im_reference, im2col_kernel, im2col_reference, weight_from_matrix,
+                     weight_matrix)
 
 
 def conv_transpose_output_shape(x_shape, k, stride, padding):
@@ -58,7 +60,7 @@ def conv_transpose2d_forward(x, W, b, stride, padding, activation):
     C_out, k = W.shape[1], W.shape[2]
     Ho, Wo = conv_transpose_output_shape(x.shape, k, stride, padding)
     X = x.transpose(0, 2, 3, 1).reshape(B * Hi * Wi, C_in)
-    z = col2im_reference(X @ W.reshape(C_in, -1), (B, C_out, Ho, Wo), k, stride, padding)
+    z = col2im_reference(X @ weight_matrix(W), (B, C_out, Ho, Wo), k, stride, padding)
     return bias_act_forward(z.reshape(B, C_out, -1), b, activation).reshape(B, C_out, Ho, Wo)
 
 
@@ -70,8 +72,8 @@ def conv_transpose2d_backward(dy, x, W, y, stride, padding, activation):
     dz, db = bias_act_backward(dy.reshape(B, C_out, -1), y.reshape(B, C_out, -1), activation)
     dcols = im2col_reference(dz.reshape(dy.shape), k, stride, padding)
     X = x.transpose(0, 2, 3, 1).reshape(B * Hi * Wi, C_in)
-    dW = (X.T @ dcols).reshape(W.shape)
-    dx = (dcols @ W.reshape(C_in, -1).T).reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2)
+    dW = weight_from_matrix(X.T @ dcols, W.shape)
+    dx = (dcols @ weight_matrix(W).T).reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2)
     return dx, dW, db
 
 
@@ -100,13 +102,13 @@ class ConvTranspose2d:
         C_out = self.out_ch
         Ho, Wo = conv_transpose_output_shape(x.shape, self.k, self.stride, self.padding)
         X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * Hi * Wi, C_in)  # no copy if x is NHWC
-        W_m = self.params["W"].reshape(C_in, -1)
+        W_m = weight_matrix(self.params["W"])
         cols = np.matmul(X, W_m, out=scratch(self._work, "cols", (X.shape[0], W_m.shape[1]), W_m.dtype))
         y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype).transpose(0, 3, 1, 2)   # logically NCHW, stored NHWC
         col2im_kernel(cols, self.k, self.stride, self.padding, y)
         y3 = y.reshape(B, C_out, Ho * Wo)                                           # a view, still NHWC
         bias_act_forward_kernel(y3, self.params.get("b", self._no_bias), self.code)
-        self.X, self.y = X, y3
+        self.X, self.X_hw, self.W_m, self.y = X, (Hi, Wi), W_m, y3
         return y
 
     def backward(self, dy, need_dx=True):
@@ -118,12 +120,11 @@ class ConvTranspose2d:
         C_in = self.in_ch
         dcols = scratch(self._work, "dcols", (self.X.shape[0], C_out * self.k * self.k), dy.dtype)
         im2col_kernel(dz.reshape(B, C_out, Ho, Wo), self.k, self.stride, self.padding, dcols)
-        W_m = self.params["W"].reshape(C_in, -1)
-        np.matmul(self.X.T, dcols, out=self.grads["W"].reshape(C_in, -1))
+        np.copyto(self.grads["W"], weight_from_matrix(self.X.T @ dcols, self.params["W"].shape))
         if "b" in self.grads:
             np.sum(db_rows, axis=0, out=self.grads["b"])
         if not need_dx:
             return None
-        Hi, Wi = (Ho + 2 * self.padding - self.k) // self.stride + 1, (Wo + 2 * self.padding - self.k) // self.stride + 1
-        dX = dcols @ W_m.T                                                          # (B·Hi·Wi, C_in)
+        Hi, Wi = self.X_hw
+        dX = dcols @ self.W_m.T                                                          # (B·Hi·Wi, C_in)
         return dX.reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2)

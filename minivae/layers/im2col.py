@@ -3,22 +3,25 @@
 A convolution with a k×k kernel, stride s and zero padding p reads, for every output pixel (ho, wo), the k×k patch
 of the padded input whose top-left corner is (ho·s, wo·s). im2col copies each patch into one row of a matrix:
 
-    cols[(b, ho, wo), (c, i, j)] = x_pad[b, c, ho·s + i, wo·s + j]        x: (B, C, H, W) -> cols: (B·Ho·Wo, C·k·k)
+    cols[(b, ho, wo), (i, j, c)] = x_pad[b, c, ho·s + i, wo·s + j]        x: (B, C, H, W) -> cols: (B·Ho·Wo, k·k·C)
     Ho = ⌊(H + 2p − k) / s⌋ + 1,   Wo = ⌊(W + 2p − k) / s⌋ + 1
 
-Rows run over (b, ho, wo) and columns over (c, i, j), in that order, so that with PyTorch's weight layout
-W (O, C, k, k) viewed as the matrix W_m (O, C·k·k) the whole convolution of a batch is one GEMM,
+Rows run over (b, ho, wo) and columns over (i, j, c), in that order. With the weight W (O, C, k, k) rearranged to
+the matrix W_m (O, k·k·C) of the same column order, the whole convolution of a batch is one GEMM,
 y (B·Ho·Wo, O) = cols W_mᵀ, whose rows are the output pixels in (b, ho, wo) order: the output comes out "NHWC".
+The channel runs fastest in the columns because the activations are stored NHWC too: then the k·C numbers of one
+kernel row are contiguous both in the image and in `cols`, and the copy streams through memory. (PyTorch's weight
+order would put (c, i, j) in the columns; rearranging a weight costs far less than a strided im2col.)
 
 im2col is linear in x, and col2im is its adjoint (its transpose): every entry of cols is added back to the input
 pixel it was copied from, and entries that were copied from the zero padding are dropped,
 
-    col2im(cols)[b, c, h, w] = Σ_{(ho, wo, i, j) : ho·s + i − p = h, wo·s + j − p = w} cols[(b, ho, wo), (c, i, j)]
+    col2im(cols)[b, c, h, w] = Σ_{(ho, wo, i, j) : ho·s + i − p = h, wo·s + j − p = w} cols[(b, ho, wo), (i, j, c)]
 
 so that ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩. A pixel inside several overlapping patches receives several sums.
 
 The image arrays here are *logically* (B, C, H, W) but may have any strides: the layers hand in NCHW data and
-NHWC-ordered activations as transposed views, and the kernels read and write them in place without a copy.
+NHWC-stored activations as transposed views, and the kernels read and write them in place without a copy.
 
 `im2col_reference` / `col2im_reference` are the NumPy specification (one slice per kernel offset (i, j));
 `im2col_kernel` / `col2im_kernel` are the Numba versions that run, parallel over the batch, tested against them.
@@ -49,41 +52,51 @@ def conv_output_shape(x_shape, k, stride, padding):
 # ---------------------------------------------------------------- NumPy reference (the specification)
 
 def im2col_reference(x, k, stride, padding):
-    """cols[(b, ho, wo), (c, i, j)] = x_pad[b, c, ho·s + i, wo·s + j].   x: (B, C, H, W) -> (B·Ho·Wo, C·k·k)."""
+    """cols[(b, ho, wo), (i, j, c)] = x_pad[b, c, ho·s + i, wo·s + j].   x: (B, C, H, W) -> (B·Ho·Wo, k·k·C)."""
     B, C, H, W = x.shape
     Ho, Wo = conv_output_shape(x.shape, k, stride, padding)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    cols = np.empty((B, Ho, Wo, C, k, k), dtype=x.dtype)
+    cols = np.empty((B, Ho, Wo, k, k, C), dtype=x.dtype)
     for i in range(k):
         for j in range(k):
             # kernel offset (i, j) reads rows i, i+s, ..., i+s(Ho−1) and columns j, j+s, ... of the padded image
             patch = xp[:, :, i:i + stride * (Ho - 1) + 1:stride, j:j + stride * (Wo - 1) + 1:stride]
-            cols[:, :, :, :, i, j] = patch.transpose(0, 2, 3, 1)
-    return cols.reshape(B * Ho * Wo, C * k * k)
+            cols[:, :, :, i, j, :] = patch.transpose(0, 2, 3, 1)
+    return cols.reshape(B * Ho * Wo, k * k * C)
 
 
 def col2im_reference(cols, x_shape, k, stride, padding):
     """The adjoint of im2col: scatter-add every row of cols back onto its patch.   -> x: x_shape = (B, C, H, W)."""
     B, C, H, W = x_shape
     Ho, Wo = conv_output_shape(x_shape, k, stride, padding)
-    cols = cols.reshape(B, Ho, Wo, C, k, k)
+    cols = cols.reshape(B, Ho, Wo, k, k, C)
     xp = np.zeros((B, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
     for i in range(k):
         for j in range(k):
             xp[:, :, i:i + stride * (Ho - 1) + 1:stride, j:j + stride * (Wo - 1) + 1:stride] += \
-                cols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+                cols[:, :, :, i, j, :].transpose(0, 3, 1, 2)
     return xp[:, :, padding:padding + H, padding:padding + W]  # what landed on the padding is dropped
+
+
+def weight_matrix(W):
+    """A weight (A, C, k, k) as the matrix (A, k·k·C) whose columns are in im2col's (i, j, c) order (a copy)."""
+    return W.transpose(0, 2, 3, 1).reshape(W.shape[0], -1)
+
+
+def weight_from_matrix(W_m, W_shape):
+    """The inverse of `weight_matrix`: (A, k·k·C) -> (A, C, k, k), a view."""
+    A, C, k, _ = W_shape
+    return W_m.reshape(A, k, k, C).transpose(0, 3, 1, 2)
 
 
 # ---------------------------------------------------------------- Numba kernels (what runs)
 
 @njit(cache=True, parallel=True)
 def im2col_kernel(x, k, stride, padding, cols):
-    """cols (B·Ho·Wo, C·k·k) <- im2col(x) for x logically (B, C, H, W), any strides. Parallel over the batch."""
+    """cols (B·Ho·Wo, k·k·C) <- im2col(x) for x logically (B, C, H, W), any strides. Parallel over the batch."""
     B, C, H, W = x.shape
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
-    zero = cols.dtype.type(0)
     for b in prange(B):
         for ho in range(Ho):
             for wo in range(Wo):
@@ -93,9 +106,13 @@ def im2col_kernel(x, k, stride, padding, cols):
                     hi = h0 + i
                     for j in range(k):
                         wi = w0 + j
-                        inside = 0 <= hi < H and 0 <= wi < W
-                        for c in range(C):
-                            cols[row, (c * k + i) * k + j] = x[b, c, hi, wi] if inside else zero
+                        base = (i * k + j) * C
+                        if 0 <= hi < H and 0 <= wi < W:
+                            for c in range(C):
+                                cols[row, base + c] = x[b, c, hi, wi]
+                        else:  # the patch hangs over the zero padding
+                            for c in range(C):
+                                cols[row, base + c] = 0
 
 
 @njit(cache=True, parallel=True)
@@ -106,9 +123,9 @@ def col2im_kernel(cols, k, stride, padding, x):
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
     for b in prange(B):
-        for c in range(C):
-            for h in range(H):
-                for w in range(W):
+        for h in range(H):
+            for w in range(W):
+                for c in range(C):
                     x[b, c, h, w] = 0
         for ho in range(Ho):
             for wo in range(Wo):
@@ -122,5 +139,6 @@ def col2im_kernel(cols, k, stride, padding, x):
                         wi = w0 + j
                         if wi < 0 or wi >= W:
                             continue
+                        base = (i * k + j) * C
                         for c in range(C):
-                            x[b, c, hi, wi] += cols[row, (c * k + i) * k + j]
+                            x[b, c, hi, wi] += cols[row, base + c]

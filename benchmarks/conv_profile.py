@@ -1,0 +1,190 @@
+"""Where the time of a conv VAE's training step goes: per layer, forward and backward, GEMM versus everything else.
+
+    python benchmarks/conv_profile.py [--models conv28,conv64] [--threads 2] [--repeats 10] [--no-torch]
+
+1. The whole step (forward, backward, Adam) of minivae's float32 conv28 (batch 128) and conv64 (batch 64), timed in
+   alternating blocks with the PyTorch twin (benchmarks/twins_torch.py, same weights, same batch, same ε) when torch
+   is installed, so that load from other processes falls on both alike. Median ms/step and the ratio.
+2. The same step with every layer's forward and backward wrapped in a timer (wall clock, median over repeats).
+3. For each convolution, its three GEMMs replayed alone at the same shapes and threads: the GEMM share of the
+   layer's time, and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls).
+   What is not GEMM is im2col/col2im, the fused bias+activation pass and layout copies.
+On a shared, busy machine use --threads 1 --cpu-time: the shares stay meaningful when wall-clock times do not.
+
+FLOPs of a conv layer's GEMM: 2·M·N·K with M = B·(output or input pixels), K·N the weight's size; three such GEMMs
+per layer per step (forward, dL/dW, dL/dx), two for the encoder's first layer (it needs no dL/dx).
+"""
+import argparse
+import os
+import sys
+import time
+
+BATCH = {"conv28": 128, "conv64": 64}
+
+
+def parse():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", default="conv28,conv64")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--no-torch", action="store_true")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time with the process's CPU time instead of the wall clock: with --threads 1 this is "
+                        "immune to other processes' load (with more threads it adds the threads' times up)")
+    return p.parse_args()
+
+
+args = parse()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ[var] = str(args.threads)
+
+import numpy as np  # noqa: E402  (after the thread settings)
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from minivae.layers import Conv2d, ConvTranspose2d  # noqa: E402
+from minivae.models import build_model  # noqa: E402
+from minivae.optim import Adam  # noqa: E402
+
+try:
+    if args.no_torch:
+        raise ImportError
+    import torch  # noqa: E402
+    torch.set_num_threads(args.threads)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import twins_torch  # noqa: E402
+except ImportError:
+    torch = None
+
+
+clock = time.process_time if args.cpu_time else time.perf_counter
+
+
+def median_ms(f, repeats):
+    ts = []
+    for _ in range(repeats):
+        t = clock()
+        f()
+        ts.append(clock() - t)
+    return 1e3 * float(np.median(ts))
+
+
+def matmul_peak():
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a
+    best = min(median_ms(lambda: a @ a, 1) for _ in range(4))
+    return 2 * 2048 ** 3 / best / 1e6
+
+
+def setup(name):
+    rng = np.random.default_rng(0)
+    vae = build_model(name, rng=rng, dtype=np.float32)
+    opt = Adam(vae.params)
+    B = BATCH[name]
+    x = rng.uniform(0, 1, (B, *vae.image_shape)).astype(np.float32)
+    eps = rng.standard_normal((B, vae.latent)).astype(np.float32)
+
+    def step():
+        vae.forward(x, eps)
+        opt.step(vae.backward())
+    return vae, x, eps, step
+
+
+def torch_step(name, vae, x, eps):
+    twin = twins_torch.load_minivae_params(twins_torch.build_model(name), vae.params)
+    opt = twins_torch.make_optimizer(twin)
+    xt, et = torch.from_numpy(x), torch.from_numpy(eps)
+    return lambda: twins_torch.train_step(twin, opt, xt, et)
+
+
+def compare(name, repeats):
+    vae, x, eps, step = setup(name)
+    steps = {"minivae": step}
+    if torch is not None:
+        steps["torch"] = torch_step(name, vae, x, eps)
+    for f in steps.values():
+        for _ in range(3):
+            f()
+    times = {k: [] for k in steps}
+    for _ in range(3):  # alternate blocks so slow changes of the machine's load hit both
+        for k, f in steps.items():
+            times[k].append(median_ms(f, max(1, repeats // 3)))
+    res = {k: float(np.median(v)) for k, v in times.items()}
+    line = f"{name} B={BATCH[name]}: minivae {res['minivae']:.1f} ms/step"
+    if "torch" in res:
+        line += f", torch {res['torch']:.1f} ms/step, ratio minivae/torch {res['minivae'] / res['torch']:.2f}"
+    print(line)
+    return vae, x, eps, step
+
+
+def wrap(layer, label, table):
+    """Replace layer.forward/backward by timed versions that append wall-clock seconds to table[label]."""
+    fwd, bwd = layer.forward, layer.backward
+    table[label] = {"fwd": [], "bwd": []}
+
+    def forward(x):
+        t = clock()
+        y = fwd(x)
+        table[label]["fwd"].append(clock() - t)
+        return y
+
+    def backward(dy, need_dx=True):
+        t = clock()
+        dx = bwd(dy, need_dx)
+        table[label]["bwd"].append(clock() - t)
+        return dx
+    layer.forward, layer.backward = forward, backward
+
+
+def conv_gemms(layer, need_dx):
+    """The GEMMs this conv layer ran in its last step, as closures on arrays of the same shapes, and their FLOPs."""
+    if isinstance(layer, Conv2d):
+        cols, W_m = layer.cols, layer.W_m                         # (M, K), (O, K)
+        dz = np.ones((cols.shape[0], W_m.shape[0]), np.float32)  # (M, O)
+        gemms = [lambda: cols @ W_m.T, lambda: dz.T @ cols] + ([lambda: dz @ W_m] if need_dx else [])
+    else:
+        X, W_m = layer.X, layer.W_m                               # (M, C_in), (C_in, K)
+        cols = np.ones((X.shape[0], W_m.shape[1]), np.float32)
+        gemms = [lambda: X @ W_m, lambda: X.T @ cols] + ([lambda: cols @ W_m.T] if need_dx else [])
+    return gemms, 2 * cols.shape[0] * W_m.size * len(gemms)
+
+
+def profile(name, vae, step, repeats, peak):
+    table = {}
+    for part in ("encoder", "decoder"):
+        for i, layer in enumerate(getattr(vae, part).layers):
+            if layer.params:
+                wrap(layer, f"{part}.{i} {type(layer).__name__}", table)
+    for _ in range(2):
+        step()
+    for v in table.values():
+        v["fwd"].clear(), v["bwd"].clear()
+    total = median_ms(step, repeats)
+    print(f"\n{name} B={BATCH[name]}: step {total:.1f} ms with timers; peak matmul {peak:.0f} GFLOP/s")
+    print(f"{'layer':28s} {'fwd ms':>7s} {'bwd ms':>7s} {'GEMM ms':>8s} {'GEMM %':>7s} {'GEMM GF/s':>9s}")
+    sums = np.zeros(3)
+    for part in ("encoder", "decoder"):
+        for i, layer in enumerate(getattr(vae, part).layers):
+            label = f"{part}.{i} {type(layer).__name__}"
+            if label not in table:
+                continue
+            f, b = (1e3 * float(np.median(table[label][k])) for k in ("fwd", "bwd"))
+            row = f"{label:28s} {f:7.2f} {b:7.2f}"
+            if isinstance(layer, (Conv2d, ConvTranspose2d)):
+                gemms, flops = conv_gemms(layer, need_dx=not (part == "encoder" and i == 0))
+                g = sum(min(median_ms(gm, 3) for _ in range(2)) for gm in gemms)
+                row += f" {g:8.2f} {100 * g / (f + b):6.0f}% {flops / g / 1e6:9.0f}"
+                sums += (f + b, g, 1)
+            print(row)
+    print(f"convolutions: {sums[0]:.1f} ms of which GEMM {sums[1]:.1f} ms ({100 * sums[1] / sums[0]:.0f}%); "
+          f"rest of the step (dense, loss, Adam, Python) {total - sums[0]:.1f} ms")
+
+
+def main():
+    peak = matmul_peak()
+    for name in args.models.split(","):
+        vae, x, eps, step = compare(name, args.repeats)
+        profile(name, vae, step, args.repeats, peak)
+
+
+if __name__ == "__main__":
+    main()
