@@ -64,14 +64,22 @@ def cmd_train(args):
                   f"recon {row['recon']:9.3f}  kl {row['kl']:7.3f}  {row['seconds']:6.1f} s  "
                   f"{row['images_per_s']:7.0f} img/s", flush=True)
 
-    result = train(out=args.out, progress=report, dataset=args.dataset, data_dir=args.data_dir, model=args.model,
+    settings = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                    likelihood=args.likelihood, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    lr_decay=args.lr_decay, objective=args.objective, k=args.k, beta=args.beta, warmup=args.warmup,
                    free_bits=args.free_bits,
                    latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                    binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+    if args.resume:
+        # Only the flags given on the command line (values other than their defaults) go to a resumed run; train
+        # refuses any that would change its stored settings, except --epochs.
+        defaults = vars(parser().parse_args(["train"]))
+        settings = {k: v for k, v in settings.items() if v != defaults.get(k)}
+    elif settings["epochs"] is None:
+        del settings["epochs"]  # TrainSettings' default
+    result = train(out=args.out, resume=args.resume, progress=report, quiet=args.quiet, **settings)
     if not args.quiet:
-        print(f"wrote {result.out}/checkpoint.npz, metrics.jsonl, samples.png, reconstructions.png")
+        print(f"wrote {result.out}/checkpoint.npz, metrics.jsonl, samples.png, reconstructions.png, curves.png")
 
 
 def cmd_sample(args):
@@ -131,7 +139,7 @@ def parser():
     t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey)")
     t.add_argument("--model", default="mlp", help="architecture (default mlp)")
     t.add_argument("--likelihood", default="bernoulli", help="output distribution p(x|z) (default bernoulli)")
-    t.add_argument("--epochs", type=positive_int, default=8)
+    t.add_argument("--epochs", type=positive_int, help="number of epochs (default 8; with --resume, the run's)")
     t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
     t.add_argument("--lr-decay", type=positive_float, default=1.0,
@@ -154,7 +162,10 @@ def parser():
     t.add_argument("--free-bits", type=non_negative_float, default=0.0,
                    help="elbo: KL floor λ nats per latent dimension, Σ_j max(λ, batch-mean KL_j) (default 0)")
     t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
-    t.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    t.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR (or from its checkpoint.npz) with its stored settings, bit for bit "
+                        "as if never interrupted; --epochs may extend it")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="decode samples from the prior into an image grid")
@@ -189,6 +200,6 @@ def main(argv=None):
     except MinivaeError as e:
         print(f"minivae: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("minivae: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"minivae: interrupted{'; ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130

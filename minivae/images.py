@@ -2,6 +2,8 @@
 import numpy as np
 from PIL import Image
 
+from .errors import MinivaeError
+
 
 def grid(images, ncol, pad=2):
     """(N, C, H, W) values in [0, 1] (C = 1 or 3) -> a uint8 (rows·(H+pad)+pad, ncol·(W+pad)+pad, C) mosaic."""
@@ -16,9 +18,14 @@ def grid(images, ncol, pad=2):
 
 
 def save_grid(path, images, ncol, scale=1):
-    """Write `grid(images, ncol)` to `path` as PNG, each pixel enlarged `scale` times (nearest neighbour)."""
+    """Write `grid(images, ncol)` to `path` as PNG, each pixel enlarged `scale` times (nearest neighbour).
+
+    A failed write (no such directory, not writable, disk full) raises MinivaeError naming the file."""
     canvas = grid(images, ncol)
     img = Image.fromarray(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    img.save(path)
+    try:
+        img.save(path)
+    except OSError as e:
+        raise MinivaeError(f"cannot write {path}: {e.strerror or e}") from None

@@ -7,24 +7,35 @@ test set, with ε (and binarization) drawn from a second Generator re-seeded ide
 different epochs differ only because the model changed.
 
 Each epoch writes, in the output directory: metrics.jsonl (one JSON object per line), checkpoint.npz, samples.png
-(decoded prior samples z ~ N(0, I)) and reconstructions.png (test images above their reconstructions).
+(decoded prior samples z ~ N(0, I)), reconstructions.png (test images above their reconstructions) and curves.png
+(train/test negative ELBO, reconstruction and KL per epoch).
+
+Resuming is exact. A checkpoint holds, besides parameters and Adam's moments and step count, the training position:
+finished epochs, steps, the Generator's state, and for an unfinished epoch (Ctrl-C stops between two steps) that
+epoch's data order, the number of batches done and the running loss sums. `train(resume=run_dir)` restores all of
+it, so the remaining steps see exactly the batches and noise they would have seen, and the parameters at the end are
+bitwise those of the uninterrupted run.
 """
 import json
 import math
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import save_checkpoint
-from .data import load_dataset
+from .checkpoint import load_into, read_checkpoint, save_checkpoint
+from .data import Dataset, load_dataset
 from .errors import MinivaeError
 from .images import save_grid
 from .models import build_model
 from .optim import Adam
+from .progress import progress_bar
+from .reliability import InterruptGuard, TrainingInterrupted, check_finite_grads, check_finite_loss
 
 EVAL_SEED_OFFSET = 1  # the evaluation Generator is default_rng([seed, 1])
+CHECKPOINT_NAME = "checkpoint.npz"
 
 
 @dataclass
@@ -40,9 +51,16 @@ def batches(n, batch_size, order=None):
     return [index[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
+def model_scale(vae, images):
+    """Images as the likelihood models them: uint8 intensities through `from_uint8`; floats are taken as they are."""
+    if images.dtype == np.uint8:
+        return vae.likelihood.from_uint8(images, dtype=vae.dtype)
+    return images.astype(vae.dtype)
+
+
 def prepare_batch(vae, images, rng, binarize):
     """uint8 images -> the data the likelihood models (float), resampled to {0, 1} when `binarize`."""
-    x = vae.likelihood.from_uint8(images, dtype=vae.dtype)
+    x = model_scale(vae, images)
     if binarize:
         x = (rng.random(x.shape) < x).astype(vae.dtype)
     return x
@@ -64,13 +82,14 @@ def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False):
 def write_pictures(vae, out, test_images, rng):
     """samples.png: 64 decoded prior samples; reconstructions.png: 8 test images above their reconstructions."""
     lik = vae.likelihood
+    scale = 2 if max(vae.image_shape[1:]) <= 32 else 1  # MNIST-sized pictures enlarged, 64 x 64 ones as they are
     z = rng.standard_normal((64, vae.latent)).astype(vae.dtype)
     save_grid(out / "samples.png", lik.to_unit(lik.mean(vae.decode(z))).reshape(64, *vae.image_shape), ncol=8,
-              scale=2)
-    x = lik.from_uint8(test_images[:8], dtype=vae.dtype)
+              scale=scale)
+    x = model_scale(vae, test_images[:8])
     mu, _ = vae.encode(x)
     recon = lik.to_unit(lik.mean(vae.decode(mu))).reshape(8, *vae.image_shape)
-    save_grid(out / "reconstructions.png", np.concatenate([lik.to_unit(x), recon]), ncol=8, scale=2)
+    save_grid(out / "reconstructions.png", np.concatenate([lik.to_unit(x), recon]), ncol=8, scale=scale)
 
 
 @dataclass
@@ -120,51 +139,232 @@ class TrainSettings:
         self.make_objective()  # MinivaeError for a bad objective, k, beta, warmup or free_bits
 
 
-def train(out=None, *, progress=None, **kwargs):
-    """Train a VAE; keyword arguments are the fields of TrainSettings. Returns TrainResult(vae, metrics, out).
+def as_dataset(data):
+    """`train(data=...)`: a Dataset, or a pair (train, test) of image arrays (N, C, H, W), uint8 intensities 0..255
+    or floats already in the likelihood's scale (e.g. [0, 1] for Bernoulli)."""
+    if isinstance(data, Dataset):
+        return data
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise MinivaeError("data must be a minivae.data.Dataset or a pair (train_images, test_images)")
+    train_images, test_images = (np.asarray(a) for a in data)
+    for name, a in (("train", train_images), ("test", test_images)):
+        if a.ndim != 4 or len(a) == 0 or not (a.dtype == np.uint8 or np.issubdtype(a.dtype, np.floating)):
+            raise MinivaeError(f"{name} images must be a non-empty (N, C, H, W) array of uint8 or floats, got shape "
+                               f"{a.shape} {a.dtype}")
+    if train_images.shape[1:] != test_images.shape[1:]:
+        raise MinivaeError(f"train images are {train_images.shape[1:]} but test images {test_images.shape[1:]}")
+    return Dataset("custom", train_images, test_images, None, None, None)
 
-    `out` defaults to runs/<dataset>-<model>; `progress(epoch, metrics)` is called after each epoch.
-    """
-    s = TrainSettings(**kwargs)
-    s.validate()
-    data = load_dataset(s.dataset, s.data_dir, seed=s.seed, n_train=s.n_train, n_test=s.n_test)
-    rng = np.random.default_rng(s.seed)
-    vae = build_model(s.model, rng=rng, image_shape=data.train.shape[1:], latent=s.latent, hidden=s.hidden,
-                      activation=s.activation, likelihood=s.likelihood, dtype=np.dtype(s.dtype))
-    vae.likelihood.check_data(vae.likelihood.from_uint8(data.test[:1], dtype=vae.dtype))
-    out = Path(out or f"runs/{s.dataset}-{s.model}")
+
+def check_data_fits(vae, data, model_name):
+    """Before training: the images have the model's (C, H, W) and every value lies in the likelihood's support."""
+    if tuple(data.train.shape[1:]) != tuple(vae.image_shape):
+        raise MinivaeError(f"model {model_name} takes images of shape {tuple(vae.image_shape)} (C, H, W), but the "
+                           f"{data.name} data has {tuple(data.train.shape[1:])}")
+    for split, images in (("train", data.train), ("test", data.test)):
+        # uint8 -> floats is elementwise, so its distinct values (at most 256) decide the support check exactly.
+        values = np.unique(images) if images.dtype == np.uint8 else images
+        try:
+            vae.likelihood.check_data(vae.likelihood.from_uint8(values, dtype=vae.dtype)
+                                      if images.dtype == np.uint8 else values.astype(vae.dtype))
+        except MinivaeError as e:
+            raise MinivaeError(f"{data.name} {split} images: {e}") from None
+
+
+def checkpoint_file(run):
+    """A run directory or a checkpoint file -> the checkpoint file."""
+    run = Path(run)
+    return run / CHECKPOINT_NAME if run.is_dir() else run
+
+
+def settings_from_checkpoint(path, meta, overrides):
+    """The TrainSettings stored in a checkpoint, with `epochs` (and `data_dir`) allowed to change; any other
+    setting given must equal the stored one (a resumed run is the same run)."""
+    stored = meta.get("train")
+    names = {f.name for f in fields(TrainSettings)}
+    if not isinstance(stored, dict) or not set(stored) <= names:
+        raise MinivaeError(f"checkpoint {path} holds no training settings of this minivae version; it cannot be "
+                           f"resumed")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.jsonl").write_text("")
+        s = TrainSettings(**stored)
+        if s.hidden is not None:
+            s.hidden = tuple(s.hidden)
+    except TypeError as e:
+        raise MinivaeError(f"checkpoint {path} has invalid training settings ({e})") from None
+    for name, value in overrides.items():
+        if name not in names:
+            raise MinivaeError(f"unknown training setting {name!r}")
+        if name in ("epochs", "data_dir"):
+            setattr(s, name, value)
+        elif value != getattr(s, name) and not (name == "hidden" and value is not None and
+                                                tuple(value) == getattr(s, name)):
+            raise MinivaeError(f"resuming continues the run in {path.parent} with its own settings: {name} is "
+                               f"{getattr(s, name)!r} there, not {value!r} (only epochs may change)")
+    return s
+
+
+@dataclass
+class Position:
+    """Where a run stands: `epoch` epochs finished, `step` optimizer steps in all, `batch` steps into epoch + 1
+    (whose data order is `permutation`), and that epoch's running sums of (loss, recon, kl) over its examples."""
+    epoch: int = 0
+    step: int = 0
+    batch: int = 0
+    permutation: np.ndarray | None = None
+    totals: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    seen: int = 0
+
+    def meta(self, s, rng):
+        return {"train": asdict(s), "epoch": self.epoch, "step": self.step, "batch": self.batch,
+                "epoch_totals": self.totals.tolist(), "epoch_seen": self.seen, "rng_state": rng.bit_generator.state}
+
+
+def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches):
+    """Load parameters, Adam's moments and step, the Generator's state and the epoch's data order -> Position."""
+    load_into(path, arrays, vae.params, "param/")
+    load_into(path, arrays, optimizer.state(), "optim/")
+    try:
+        pos = Position(int(meta["epoch"]), int(meta["step"]), int(meta.get("batch", 0)), None,
+                       np.array(meta.get("epoch_totals", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(3),
+                       int(meta.get("epoch_seen", 0)))
+        optimizer.t = int(meta["optim_t"])
+        rng.bit_generator.state = meta["rng_state"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise MinivaeError(f"checkpoint {path} has an invalid training position ({type(e).__name__}: {e})") from None
+    if not 0 <= pos.batch <= n_batches:
+        raise MinivaeError(f"checkpoint {path} is {pos.batch} batches into an epoch of {n_batches}")
+    if pos.batch:
+        perm = arrays.get("state/permutation")
+        if perm is None or perm.shape != (n_train,) or not np.array_equal(np.sort(perm), np.arange(n_train)):
+            raise MinivaeError(f"checkpoint {path} lacks the data order of its unfinished epoch for {n_train} images")
+        pos.permutation = perm
+    return pos
+
+
+def read_metrics(path, last_epoch):
+    """The rows of metrics.jsonl for epochs 1..last_epoch (rows after the checkpoint's epoch are dropped)."""
+    try:
+        lines = path.read_text().splitlines() if path.is_file() else []
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as e:
+        raise MinivaeError(f"cannot read {path}: {e}") from None
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("epoch"), int) and r["epoch"] <= last_epoch]
+
+
+def write_outputs(out, metrics):
+    """metrics.jsonl (rewritten whole, via a temporary file) and curves.png."""
+    from .plots import save_curves
+    try:
+        tmp = out / ".metrics.jsonl.tmp"
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in metrics))
+        os.replace(tmp, out / "metrics.jsonl")
+        save_curves(out / "curves.png", metrics)
     except OSError as e:
         raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None
+
+
+def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwargs):
+    """Train a VAE; keyword arguments are the fields of TrainSettings. Returns TrainResult(vae, metrics, out).
+
+    `out` defaults to runs/<dataset>-<model>; `progress(epoch, metrics)` is called after each epoch; a tqdm bar on
+    stderr shows the steps of each epoch unless `quiet` or stderr is not a terminal. `data` replaces the named data
+    set by your own images (a Dataset or a pair of arrays, see `as_dataset`).
+
+    `resume` (a run directory or its checkpoint.npz) continues that run where its checkpoint stopped, with its stored
+    settings (`epochs` may be raised) into the same directory: the result is bit for bit the run that was never
+    interrupted. Ctrl-C checkpoints the last finished step and raises TrainingInterrupted (a KeyboardInterrupt);
+    a NaN/Inf loss or gradient raises MinivaeError naming the tensor and step, leaving the last checkpoint as it was.
+    """
+    arrays = meta = None
+    if resume is not None:
+        path = checkpoint_file(resume)
+        arrays, meta = read_checkpoint(path)
+        s = settings_from_checkpoint(path, meta, kwargs)
+        out = Path(out or path.parent)
+    else:
+        s = TrainSettings(**kwargs)
+        if data is not None and "dataset" not in kwargs:
+            s.dataset = "custom"
+        out = Path(out or f"runs/{s.dataset}-{s.model}")
+    s.validate()
+    if data is not None:
+        data = as_dataset(data)
+    elif s.dataset == "custom":
+        raise MinivaeError("this run was trained on images passed from Python; pass the same data= to resume it")
+    else:
+        data = load_dataset(s.dataset, s.data_dir, seed=s.seed, n_train=s.n_train, n_test=s.n_test)
+    rng = np.random.default_rng(s.seed)
+    image_shape = data.train.shape[1:]
+    if meta is not None and isinstance(meta["config"].get("image_shape"), list):
+        image_shape = tuple(meta["config"]["image_shape"])  # a resumed model keeps its input shape: checked below
+    vae = build_model(s.model, rng=rng, image_shape=image_shape, latent=s.latent, hidden=s.hidden,
+                      activation=s.activation, likelihood=s.likelihood, dtype=np.dtype(s.dtype))
+    check_data_fits(vae, data, s.model)
     optimizer = Adam(vae.params, lr=s.lr)
     objective = s.make_objective()
-    metrics, step = [], 0
-    for epoch in range(1, s.epochs + 1):
-        start = time.perf_counter()
-        optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
-        total = np.zeros(3)
-        for idx in batches(len(data.train), s.batch_size, rng.permutation(len(data.train))):
-            x = prepare_batch(vae, data.train[idx], rng, s.binarize)
-            eps = objective.noise(rng, len(idx), vae.latent, vae.dtype)
-            epochs_done = step / math.ceil(len(data.train) / s.batch_size)  # for the KL warm-up
-            # terms: the true −ELBO per example (logged); the objective's own value is not
-            terms, _, grads = objective.loss_and_grads(vae, x, eps, epochs_done)
-            optimizer.step(grads)
-            step += 1
-            total += [terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]
-        train_loss, train_recon, train_kl = total / len(data.train)
-        seconds = time.perf_counter() - start
-        row = {"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon, "train_kl": train_kl,
-               **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize), "seconds": seconds,
-               "images_per_s": len(data.train) / seconds}
-        metrics.append(row)
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-        save_checkpoint(out / "checkpoint.npz", vae, optimizer,
-                        {"train": asdict(s), "epoch": epoch, "step": step, "rng_state": rng.bit_generator.state})
-        write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
-        if progress:
-            progress(epoch, row)
+    n_train = len(data.train)
+    n_batches = -(-n_train // s.batch_size)
+    pos = Position()
+    if resume is not None:
+        pos = restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        metrics = read_metrics(out / "metrics.jsonl", pos.epoch) if resume is not None else []
+        (out / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in metrics))
+    except OSError as e:
+        raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None
+    checkpoint = out / CHECKPOINT_NAME
+
+    def save():
+        state = {"permutation": pos.permutation} if pos.batch else None
+        save_checkpoint(checkpoint, vae, optimizer, pos.meta(s, rng), state=state)
+
+    with InterruptGuard() as guard:
+        for epoch in range(pos.epoch + 1, s.epochs + 1):
+            start, seen_before = time.perf_counter(), pos.seen
+            optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
+            if pos.batch == 0:
+                pos.permutation, pos.totals, pos.seen = rng.permutation(n_train), np.zeros(3), 0
+            order = batches(n_train, s.batch_size, pos.permutation)
+            bar = progress_bar(None, quiet, total=n_batches, initial=pos.batch, desc=f"epoch {epoch}/{s.epochs}",
+                               unit="step")
+            try:
+                for idx in order[pos.batch:]:
+                    x = prepare_batch(vae, data.train[idx], rng, s.binarize)
+                    eps = objective.noise(rng, len(idx), vae.latent, vae.dtype)
+                    # terms: the true −ELBO per example (logged); the objective's own value is not
+                    terms, _, grads = objective.loss_and_grads(vae, x, eps, epochs_done=pos.step / n_batches)
+                    check_finite_loss(terms, pos.step + 1, epoch)
+                    check_finite_grads(grads, pos.step + 1, epoch)
+                    optimizer.step(grads)
+                    pos.step, pos.batch, pos.seen = pos.step + 1, pos.batch + 1, pos.seen + len(idx)
+                    pos.totals += [terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]
+                    bar.update(1)
+                    if bar.n % 10 == 0 or bar.n == n_batches:
+                        rate = (pos.seen - seen_before) / max(time.perf_counter() - start, 1e-9)
+                        bar.set_postfix(step=pos.step, loss=f"{pos.totals[0] / pos.seen:.2f}",
+                                        kl=f"{pos.totals[2] / pos.seen:.2f}", img_s=f"{rate:.0f}", refresh=False)
+                    if guard.interrupted:
+                        save()
+                        raise TrainingInterrupted(
+                            f"stopped after step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches}); "
+                            f"saved {checkpoint}; continue with: minivae train --resume {out}",
+                            checkpoint, epoch, pos.step)
+            finally:
+                bar.close()
+            train_loss, train_recon, train_kl = pos.totals / n_train
+            seconds = time.perf_counter() - start
+            row = {"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon, "train_kl": train_kl,
+                   **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize), "seconds": seconds,
+                   "images_per_s": (pos.seen - seen_before) / seconds}
+            metrics.append(row)
+            pos.epoch, pos.batch, pos.permutation = epoch, 0, None
+            save()
+            write_outputs(out, metrics)
+            write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
+            if progress:
+                progress(epoch, row)
+            if guard.interrupted:
+                raise TrainingInterrupted(f"stopped after epoch {epoch} (step {pos.step}); saved {checkpoint}; "
+                                          f"continue with: minivae train --resume {out}", checkpoint, epoch, pos.step)
     return TrainResult(vae, metrics, out)

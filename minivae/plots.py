@@ -1,0 +1,102 @@
+"""Loss curves drawn with Pillow: curves.png, three panels (negative ELBO, reconstruction, KL) against the epoch,
+train and test in each.
+
+Pillow is already a dependency (image grids); a line plot with axes, ticks and a legend is a few dozen lines, so the
+package needs no plotting library and `minivae train` draws the curves every epoch on any install.
+"""
+import math
+
+from PIL import Image, ImageDraw, ImageFont
+
+PANELS = (("negative ELBO (nats)", "train_loss", ("test_loss",)),  # ASCII titles: Pillow's built-in font
+          ("reconstruction -log p(x|z)", "train_recon", ("test_recon", "recon")),
+          ("KL(q(z|x) || p(z))", "train_kl", ("test_kl", "kl")))
+COLORS = {"train": (31, 119, 180), "test": (214, 39, 40)}
+PANEL_W, PANEL_H, MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 300, 230, 56, 12, 26, 34
+
+
+def nice_ticks(lo, hi, n=5):
+    """About n round tick values covering [lo, hi] (steps of 1, 2 or 5 times a power of ten)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0]
+    if hi - lo < 1e-12 * max(1.0, abs(hi)):
+        lo, hi = lo - 0.5 * max(1.0, abs(lo)) * 0.01 - 0.5, hi + 0.5 * max(1.0, abs(hi)) * 0.01 + 0.5
+    raw = (hi - lo) / max(n - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(lo / step) * step
+    ticks, t = [], first
+    while not ticks or ticks[-1] < hi - 1e-9 * step or len(ticks) < 2:
+        ticks.append(round(t, 12))
+        t += step
+    return ticks
+
+
+def series(metrics, key, alternatives=()):
+    """(epoch, value) pairs of `key` (or the first of `alternatives` a row has) over the rows that have one."""
+    points = []
+    for row in metrics:
+        for k in (key, *alternatives):
+            if isinstance(row.get(k), (int, float)) and math.isfinite(row[k]):
+                points.append((row["epoch"], float(row[k])))
+                break
+    return points
+
+
+def draw_panel(draw, font, x0, y0, title, lines):
+    """One line plot in the box at (x0, y0): `lines` maps a legend label to its (epoch, value) points."""
+    left, top = x0 + MARGIN_L, y0 + MARGIN_T
+    right, bottom = x0 + PANEL_W - MARGIN_R, y0 + PANEL_H - MARGIN_B
+    draw.text((left, y0 + 6), title, fill="black", font=font)
+    points = [p for pts in lines.values() for p in pts]
+    if not points:
+        return
+    epochs = [e for e, _ in points]
+    values = [v for _, v in points]
+    yt = nice_ticks(min(values), max(values))
+    e_lo, e_hi = min(epochs), max(epochs)
+    if e_hi == e_lo:
+        e_lo, e_hi = e_lo - 1, e_hi + 1
+    xt = nice_ticks(e_lo, e_hi, 6)
+    xt = [t for t in xt if float(t).is_integer() and e_lo <= t <= e_hi] or [e_lo, e_hi]
+
+    def px(e):
+        return left + (e - e_lo) / (e_hi - e_lo) * (right - left)
+
+    def py(v):
+        return bottom - (v - yt[0]) / (yt[-1] - yt[0]) * (bottom - top)
+
+    for t in yt:
+        draw.line([(left, py(t)), (right, py(t))], fill=(230, 230, 230))
+        draw.text((left - 4, py(t)), f"{t:g}", fill="black", font=font, anchor="rm")
+    for t in xt:
+        draw.line([(px(t), bottom), (px(t), bottom + 3)], fill="black")
+        draw.text((px(t), bottom + 5), f"{int(t)}", fill="black", font=font, anchor="ma")
+    draw.rectangle([left, top, right, bottom], outline="black")
+    draw.text(((left + right) / 2, bottom + 18), "epoch", fill="black", font=font, anchor="ma")
+    for i, (label, pts) in enumerate(lines.items()):
+        color = COLORS[label]
+        xy = [(px(e), py(v)) for e, v in pts]
+        if len(xy) > 1:
+            draw.line(xy, fill=color, width=2)
+        for x, y in xy:
+            draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=color)
+        lx, ly = right - 84 + 44 * i, y0 + 6
+        draw.line([(lx, ly + 6), (lx + 14, ly + 6)], fill=color, width=2)
+        draw.text((lx + 18, ly), label, fill="black", font=font)
+
+
+def curves_image(metrics):
+    """A Pillow image with the three panels for `metrics` (the rows of metrics.jsonl)."""
+    font = ImageFont.load_default(size=11)
+    img = Image.new("RGB", (PANEL_W * len(PANELS), PANEL_H), "white")
+    draw = ImageDraw.Draw(img)
+    for i, (title, train_key, test_keys) in enumerate(PANELS):
+        lines = {"train": series(metrics, train_key), "test": series(metrics, test_keys[0], test_keys[1:])}
+        draw_panel(draw, font, i * PANEL_W, 0, title, {k: v for k, v in lines.items() if v})
+    return img
+
+
+def save_curves(path, metrics):
+    """Write curves.png for `metrics` (a list of dicts with "epoch", "train_loss", "test_loss", ...)."""
+    curves_image(metrics).save(path)

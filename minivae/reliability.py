@@ -1,0 +1,80 @@
+"""What keeps a long training run trustworthy: a clean stop on Ctrl-C and a loud stop on NaN/Inf.
+
+Ctrl-C (SIGINT) does not raise inside the step: the handler only sets a flag, the training loop finishes the step it
+is in (parameters and Adam moments are never left half-updated), writes a checkpoint of that finished step and raises
+`TrainingInterrupted`, a KeyboardInterrupt the CLI turns into one line and exit status 130. A second Ctrl-C while the
+checkpoint is being written interrupts at once; the write is atomic, so the previous checkpoint survives that too.
+
+Non-finite values are caught before they reach the parameters: the per-example loss is checked after the forward
+pass and every gradient after the backward pass, *before* the optimizer step, so the parameters, and every checkpoint
+written from them, stay finite. One sum per gradient tensor is the whole cost (a NaN or ±Inf anywhere makes the sum
+non-finite; a finite tensor whose sum overflows is reported too, and is no healthier).
+"""
+import signal
+import threading
+
+import numpy as np
+
+from .errors import MinivaeError
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by `train` after Ctrl-C, once the checkpoint of the last finished step is on disk; str() says where."""
+
+    def __init__(self, message, checkpoint=None, epoch=None, step=None):
+        super().__init__(message)
+        self.checkpoint, self.epoch, self.step = checkpoint, epoch, step
+
+    def __str__(self):
+        return self.args[0]
+
+
+class InterruptGuard:
+    """Context manager turning SIGINT into a flag (`guard.interrupted`) for the duration of the block.
+
+    Installed only in the main thread (the only one Python delivers signals to); elsewhere the flag stays False and
+    KeyboardInterrupt behaves as usual. The first SIGINT restores the previous handler, so a second one interrupts.
+    """
+
+    def __init__(self):
+        self.interrupted = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.interrupted = True
+        signal.signal(signal.SIGINT, self._previous)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+            signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+
+def check_finite_loss(terms, step, epoch):
+    """MinivaeError naming the first non-finite per-example term (loss, recon or kl) of training step `step`."""
+    if np.isfinite(terms.loss.sum() + terms.recon.sum() + terms.kl.sum()):
+        return
+    for name in ("recon", "kl", "loss"):
+        values = getattr(terms, name)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise MinivaeError(f"{name} is {values[bad][0]} for {bad.sum()} of {values.size} examples at step {step} "
+                               f"(epoch {epoch}); training stopped before the update")
+    raise MinivaeError(f"the batch loss overflowed at step {step} (epoch {epoch}); training stopped before the update")
+
+
+def check_finite_grads(grads, step, epoch):
+    """MinivaeError naming the first gradient tensor with a NaN/Inf at training step `step` (checked as one sum)."""
+    for name, g in grads.items():
+        if not np.isfinite(g.sum()):
+            n_bad = int(np.sum(~np.isfinite(g)))
+            what = f"{n_bad} NaN/Inf values" if n_bad else "a sum that overflows"
+            raise MinivaeError(f"gradient of {name} {tuple(g.shape)} has {what} at step {step} (epoch {epoch}); "
+                               f"training stopped before the update")
