@@ -11,3 +11,20 @@ import os
 # GEMM right after a fused kernel ran 15x slower in our measurements. Passive waiting removes that; it must be set
 # before the OpenMP runtime loads, hence here. A user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# The Python API, one function per command (same names and options as the CLI):
+#     minivae.train(out, dataset=..., epochs=..., resume=...)      minivae train
+#     minivae.sample / interpolate / traverse / manifold / reconstruct(checkpoint, out, ...)
+#     minivae.evaluate(checkpoint, k=...)                          minivae evaluate
+#     minivae.load_checkpoint(path) -> (vae, arrays, meta)         minivae.gradcheck() -> [(check, max rel error)]
+# `train`, `evaluate` and `gradcheck` are also module names; the functions win as attributes of the package, so
+# reach the modules with `from minivae.train import ...` (or sys.modules["minivae.train"]), not `import ... as`.
+from .errors import MinivaeError  # noqa: E402  (after OMP_WAIT_POLICY)
+from .checkpoint import load_checkpoint  # noqa: E402
+from .train import train  # noqa: E402
+from .explore import interpolate, manifold, reconstruct, sample, traverse  # noqa: E402
+from .evaluate import evaluate_checkpoint as evaluate  # noqa: E402
+from .gradcheck import run_all as gradcheck  # noqa: E402
+
+__all__ = ["MinivaeError", "evaluate", "gradcheck", "interpolate", "load_checkpoint", "manifold", "reconstruct",
+           "sample", "train", "traverse"]

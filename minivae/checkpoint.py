@@ -82,8 +82,12 @@ def fsync_directory(directory):
 
 
 def read_checkpoint(path):
-    """-> (arrays dict without "meta", meta dict). Any unreadable or malformed file raises MinivaeError."""
+    """-> (arrays dict without "meta", meta dict). Any unreadable or malformed file raises MinivaeError.
+
+    `path` is the .npz file or a run directory holding checkpoint.npz."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.npz"
     if not path.is_file():
         raise MinivaeError(f"checkpoint {path} not found (expected a checkpoint.npz written by minivae train)")
     try:

@@ -4,6 +4,11 @@
     minivae sample     --checkpoint PATH [--n 64] [--out samples.png] [--seed S]
     minivae gradcheck  [--json]
     minivae evaluate   --checkpoint PATH [--data-dir DIR] [--k 5000] [--n-test N] [--rows 2000] [--json]
+    minivae train      --resume DIR [--epochs N]          (continue an interrupted or finished run, bit for bit)
+    minivae interpolate --checkpoint PATH [--rows 6] [--steps 10] [--out interpolate.png]
+    minivae traverse    --checkpoint PATH [--index 0] [--span 3] [--steps 11] [--dims N] [--out traverse.png]
+    minivae manifold    --checkpoint PATH [--n 20] [--out manifold.png]            (2-D latent only)
+    minivae reconstruct --checkpoint PATH --data-dir FOLDER [--out reconstruct.png]
 
 Every error a user can cause is printed as one line ("minivae: error: ...") with exit status 2, no traceback.
 """
@@ -114,6 +119,38 @@ def cmd_evaluate(args):
           f"  {r['seconds']:.1f} s, peak memory {r['peak_memory_mb']:.0f} MB ({r['rows']} decoder rows per pass)")
 
 
+def cmd_interpolate(args):
+    from .explore import interpolate
+
+    pictures = interpolate(args.checkpoint, args.out, data_dir=args.data_dir, rows=args.rows, steps=args.steps,
+                           seed=args.seed)
+    print(f"wrote {args.out}: {args.rows} rows of {args.steps} steps between two test images ({len(pictures)} "
+          f"pictures)")
+
+
+def cmd_traverse(args):
+    from .explore import traverse
+
+    _, dims, kl = traverse(args.checkpoint, args.out, data_dir=args.data_dir, index=args.index, span=args.span,
+                           steps=args.steps, dims=args.dims)
+    print(f"wrote {args.out}: one row per latent dimension, by average KL (nats): "
+          + ", ".join(f"z{d} {k:.2f}" for d, k in zip(dims, kl)))
+
+
+def cmd_manifold(args):
+    from .explore import manifold
+
+    manifold(args.checkpoint, args.out, n=args.n)
+    print(f"wrote {args.out}: {args.n} x {args.n} decoded grid over the prior's quantiles")
+
+
+def cmd_reconstruct(args):
+    from .explore import reconstruct
+
+    reconstruct(args.checkpoint, args.data_dir, args.out, limit=args.limit)
+    print(f"wrote {args.out}: your pictures (resized) above their reconstructions")
+
+
 def cmd_gradcheck(args):
     from .gradcheck import TOLERANCE, run_all
 
@@ -190,6 +227,40 @@ def parser():
     e.add_argument("--json", action="store_true", help="print one JSON object (nll, elbo, k, kl, active_units, ...)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
+
+    def explore_parser(name, help, out, test_images=True):
+        c = sub.add_parser(name, help=help)
+        c.add_argument("--checkpoint", required=True, help="a checkpoint.npz or the run directory holding it")
+        if test_images:
+            c.add_argument("--data-dir", help="the data set's directory (default: the one the run was trained with)")
+        c.add_argument("--out", default=out, help=f"output PNG (default {out})")
+        return c
+
+    i = explore_parser("interpolate", "decode straight lines in latent space between pairs of test images",
+                       "interpolate.png")
+    i.add_argument("--rows", type=positive_int, default=6, help="pairs of test images, one a row (default 6)")
+    i.add_argument("--steps", type=positive_int, default=10, help="decoded points per row, ends included (default 10)")
+    i.add_argument("--seed", type=int, default=0, help="which test images are paired (default 0)")
+    i.set_defaults(func=cmd_interpolate)
+
+    v = explore_parser("traverse", "vary one latent dimension at a time around a test image's code, rows by KL",
+                       "traverse.png")
+    v.add_argument("--index", type=int, default=0, help="which test image's code μ(x) (default 0)")
+    v.add_argument("--span", type=positive_float, default=3.0, help="offsets t in [-span, span] (default 3)")
+    v.add_argument("--steps", type=positive_int, default=11, help="offsets per row (default 11)")
+    v.add_argument("--dims", type=positive_int, help="only the DIMS dimensions of largest KL (default all)")
+    v.set_defaults(func=cmd_traverse)
+
+    m = explore_parser("manifold", "2-D latent: the decoded grid over the prior's quantiles", "manifold.png",
+                       test_images=False)
+    m.add_argument("--n", type=positive_int, default=20, help="grid side (default 20)")
+    m.set_defaults(func=cmd_manifold)
+
+    r = explore_parser("reconstruct", "reconstruct your own PNG/JPEG pictures, resized to the model's input",
+                       "reconstruct.png", test_images=False)
+    r.add_argument("--data-dir", required=True, help="a folder of .png/.jpg/.jpeg files")
+    r.add_argument("--limit", type=positive_int, default=64, help="at most this many pictures (default 64)")
+    r.set_defaults(func=cmd_reconstruct)
     return p
 
 

@@ -321,10 +321,10 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
 
     with InterruptGuard() as guard:
         for epoch in range(pos.epoch + 1, s.epochs + 1):
-            start, seen_before = time.perf_counter(), pos.seen
             optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
             if pos.batch == 0:
                 pos.permutation, pos.totals, pos.seen = rng.permutation(n_train), np.zeros(3), 0
+            start, seen_before = time.perf_counter(), pos.seen  # images/s counts this session's images only
             order = batches(n_train, s.batch_size, pos.permutation)
             bar = progress_bar(None, quiet, total=n_batches, initial=pos.batch, desc=f"epoch {epoch}/{s.epochs}",
                                unit="step")
@@ -339,11 +339,11 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
                     optimizer.step(grads)
                     pos.step, pos.batch, pos.seen = pos.step + 1, pos.batch + 1, pos.seen + len(idx)
                     pos.totals += [terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]
-                    bar.update(1)
-                    if bar.n % 10 == 0 or bar.n == n_batches:
+                    if pos.batch % 10 == 0 or pos.batch == n_batches:  # running means of this epoch so far
                         rate = (pos.seen - seen_before) / max(time.perf_counter() - start, 1e-9)
                         bar.set_postfix(step=pos.step, loss=f"{pos.totals[0] / pos.seen:.2f}",
                                         kl=f"{pos.totals[2] / pos.seen:.2f}", img_s=f"{rate:.0f}", refresh=False)
+                    bar.update(1)
                     if guard.interrupted:
                         save()
                         raise TrainingInterrupted(

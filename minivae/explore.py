@@ -1,0 +1,192 @@
+"""Looking at what a trained VAE learned: pictures decoded from chosen points of the latent space.
+
+    sample       decoded prior samples z ~ N(0, I)
+    interpolate  rows from one test image to another: decode((1 − t)·μ(x_a) + t·μ(x_b)), t = 0 … 1
+    traverse     one row per latent dimension, sorted by its average KL over test images (most used first): the code
+                 μ(x) of one test image with dimension d moved to μ_d + t, t = −span … span
+    manifold     for a 2-D latent, the decoded grid over the prior's quantiles z = (Φ⁻¹(u₁), Φ⁻¹(u₂))
+    reconstruct  a folder of the user's own PNG/JPEG pictures, resized to the model's input, above their
+                 reconstructions decode(μ(x))
+
+Every function takes a checkpoint (the file or its run directory), writes one PNG to `out` (None: write nothing)
+and returns the pictures as an (N, C, H, W) array in [0, 1]. Decoded pictures are the likelihood's mean
+(e.g. σ(logits) for Bernoulli), never a sample, so they are not speckled. The test images come from the data set the
+checkpoint was trained on (`data_dir` overrides where its files are).
+"""
+import math
+from pathlib import Path
+from statistics import NormalDist
+
+import numpy as np
+
+from .checkpoint import load_checkpoint
+from .data import load_dataset
+from .errors import MinivaeError
+from .images import save_grid
+from .train import checkpoint_file, model_scale
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def load_model(checkpoint):
+    """A checkpoint file or run directory -> (vae, meta)."""
+    vae, _, meta = load_checkpoint(checkpoint_file(checkpoint))
+    return vae, meta
+
+
+def test_images(meta, data_dir=None):
+    """The test images (uint8 (N, C, H, W)) of the data set the checkpoint's run trained on."""
+    s = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+    name = s.get("dataset")
+    if name is None or name == "custom":
+        raise MinivaeError("this checkpoint does not name a data set to take test images from (trained on images "
+                           "passed from Python); use reconstruct with a folder of pictures instead")
+    return load_dataset(name, data_dir if data_dir is not None else s.get("data_dir"), seed=s.get("seed", 0),
+                        n_train=1, n_test=s.get("n_test")).test
+
+
+def decode_pictures(vae, z):
+    """Latent codes (B, Z) -> the likelihood's mean as pictures (B, C, H, W) in [0, 1]."""
+    lik = vae.likelihood
+    return np.clip(lik.to_unit(lik.mean(vae.decode(z.astype(vae.dtype)))), 0, 1).reshape(len(z), *vae.image_shape)
+
+
+def data_pictures(vae, images):
+    """uint8 (or model-scale float) images -> pictures in [0, 1]."""
+    return np.clip(vae.likelihood.to_unit(model_scale(vae, images)), 0, 1).reshape(len(images), *vae.image_shape)
+
+
+def encode_mean(vae, images):
+    """μ(x) of q(z|x) for images (B, C, H, W) -> (B, Z)."""
+    mu, _ = vae.encode(model_scale(vae, images))
+    return mu.copy()
+
+
+def write(out, pictures, ncol, vae):
+    if out is not None:
+        save_grid(out, pictures, ncol=ncol, scale=2 if max(vae.image_shape[1:]) <= 32 else 1)
+    return pictures
+
+
+def sample(checkpoint, out="samples.png", *, n=64, seed=0):
+    """`n` decoded prior samples z ~ N(0, I) from default_rng(seed), in a square-ish grid."""
+    if n < 1:
+        raise MinivaeError(f"n must be a positive integer, got {n!r}")
+    vae, _ = load_model(checkpoint)
+    z = np.random.default_rng(seed).standard_normal((n, vae.latent))
+    return write(out, decode_pictures(vae, z), int(math.ceil(math.sqrt(n))), vae)
+
+
+def interpolate(checkpoint, out="interpolate.png", *, data_dir=None, rows=6, steps=10, seed=0):
+    """`rows` pairs of test images (drawn with default_rng(seed)); each row is x_a, then decode((1 − t)·μ(x_a) +
+    t·μ(x_b)) for `steps` values t = 0 … 1, then x_b.  -> rows · (steps + 2) pictures."""
+    if rows < 1 or steps < 2:
+        raise MinivaeError(f"interpolate needs rows >= 1 and steps >= 2, got rows={rows}, steps={steps}")
+    vae, meta = load_model(checkpoint)
+    images = test_images(meta, data_dir)
+    if len(images) < 2:
+        raise MinivaeError("interpolate needs at least two test images")
+    pick = np.random.default_rng(seed).choice(len(images), size=2 * rows, replace=len(images) < 2 * rows)
+    a, b = images[pick[:rows]], images[pick[rows:]]
+    mu_a, mu_b = encode_mean(vae, a), encode_mean(vae, b)
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]
+    z = ((1 - t) * mu_a[:, None, :] + t * mu_b[:, None, :]).reshape(rows * steps, vae.latent)
+    middle = decode_pictures(vae, z).reshape(rows, steps, *vae.image_shape)
+    grid = np.concatenate([data_pictures(vae, a)[:, None], middle, data_pictures(vae, b)[:, None]], axis=1)
+    return write(out, grid.reshape(rows * (steps + 2), *vae.image_shape), steps + 2, vae)
+
+
+def kl_per_dimension(vae, images, batch_size=500):
+    """Average over images of KL(q(z_d|x) ‖ N(0, 1)) for each latent dimension d -> (Z,) nats.
+    A dimension the encoder ignores (posterior = prior) has KL ≈ 0."""
+    total = np.zeros(vae.latent)
+    for i in range(0, len(images), batch_size):
+        mu, logvar = vae.encode(model_scale(vae, images[i:i + batch_size]))
+        total += gaussian_kl_per_dim(mu, logvar).sum(0)
+    return total / len(images)
+
+
+def gaussian_kl_per_dim(mu, logvar):
+    """½ (μ² + exp(logvar) − 1 − logvar), elementwise (B, Z): gaussian_kl before its sum over Z."""
+    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
+    return 0.5 * (mu * mu + np.exp(logvar) - 1.0 - logvar)
+
+
+def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0, steps=11, dims=None):
+    """Rows: latent dimensions in decreasing average KL (the first `dims` of them, default all); columns: the code
+    μ(x) of test image `index` with that dimension set to μ_d + t, t = −span … span (`steps` values).
+
+    -> (pictures (rows · steps, C, H, W), the dimension of each row, the average KL of each row's dimension)."""
+    if steps < 2 or not span > 0:
+        raise MinivaeError(f"traverse needs steps >= 2 and span > 0, got steps={steps}, span={span}")
+    vae, meta = load_model(checkpoint)
+    images = test_images(meta, data_dir)
+    if not 0 <= index < len(images):
+        raise MinivaeError(f"image index {index} is outside the {len(images)} test images")
+    kl = kl_per_dimension(vae, images[:500])
+    order = np.argsort(-kl, kind="stable")[:dims or vae.latent]
+    mu = encode_mean(vae, images[index:index + 1])[0]
+    offsets = np.linspace(-span, span, steps)
+    z = np.repeat(mu[None, None, :], len(order) * steps, axis=0).reshape(len(order), steps, vae.latent)
+    for row, d in enumerate(order):
+        z[row, :, d] += offsets
+    pictures = decode_pictures(vae, z.reshape(-1, vae.latent))
+    return write(out, pictures, steps, vae), order, kl[order]
+
+
+def manifold(checkpoint, out="manifold.png", *, n=20, low=0.05, high=0.95):
+    """For a 2-D latent: an n × n grid of decode(z), z = (Φ⁻¹(u_col), Φ⁻¹(u_row)) for u evenly spaced in
+    [low, high], so equal areas of prior mass get equal room; z₂ grows upwards, as in the Keras VAE example."""
+    if n < 2 or not 0 < low < high < 1:
+        raise MinivaeError(f"manifold needs n >= 2 and 0 < low < high < 1, got n={n}, low={low}, high={high}")
+    vae, _ = load_model(checkpoint)
+    if vae.latent != 2:
+        raise MinivaeError(f"manifold draws a 2-D latent space; this model's latent size is {vae.latent} "
+                           f"(train one with --latent 2)")
+    q = np.array([NormalDist().inv_cdf(u) for u in np.linspace(low, high, n)])
+    z1, z2 = np.meshgrid(q, q[::-1])
+    z = np.stack([z1.ravel(), z2.ravel()], axis=1)
+    return write(out, decode_pictures(vae, z), n, vae)
+
+
+def read_pictures(folder, shape, limit=None):
+    """The PNG/JPEG files of `folder` (sorted by name), converted to the model's channels (gray or RGB) and resized
+    to its H × W with Pillow (Lanczos) -> (uint8 (N, C, H, W), their paths)."""
+    from PIL import Image, UnidentifiedImageError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MinivaeError(f"{folder}: no such directory (expected a folder of PNG or JPEG pictures)")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:limit]
+    if not paths:
+        raise MinivaeError(f"{folder}: no .png, .jpg or .jpeg files")
+    C, H, W = shape
+    if C not in (1, 3):
+        raise MinivaeError(f"the model takes {C}-channel images; pictures can become 1 (gray) or 3 (RGB) channels")
+    out = np.empty((len(paths), C, H, W), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L" if C == 1 else "RGB").resize((W, H), Image.Resampling.LANCZOS)
+                a = np.asarray(img, dtype=np.uint8)
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+            raise MinivaeError(f"{path}: not a readable picture ({type(e).__name__}: {e})") from None
+        out[i] = a[None] if C == 1 else a.transpose(2, 0, 1)
+    return out, paths
+
+
+def reconstruct(checkpoint, data_dir, out="reconstruct.png", *, limit=64, ncol=8):
+    """Your own pictures (a folder of PNG/JPEG, at most `limit`), resized to the model's input, in rows of `ncol`
+    with each row of originals above the row of their reconstructions decode(μ(x))."""
+    vae, _ = load_model(checkpoint)
+    images, _ = read_pictures(data_dir, vae.image_shape, limit)
+    x = model_scale(vae, images)
+    vae.likelihood.check_data(x)
+    originals = data_pictures(vae, images)
+    recon = decode_pictures(vae, encode_mean(vae, images))
+    rows = []
+    for i in range(0, len(images), ncol):
+        pad = ncol - len(originals[i:i + ncol])
+        blank = np.ones((pad, *vae.image_shape))
+        rows += [originals[i:i + ncol], blank, recon[i:i + ncol], blank]
+    return write(out, np.concatenate(rows), ncol, vae)
