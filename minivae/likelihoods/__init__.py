@@ -14,6 +14,8 @@ Every likelihood has the same interface, so the ELBO never needs to know which o
                                    log_prob / log_prob_backward are its NumPy specification
     lik.mean(out), lik.sample(out, rng)   (B, D) in the data's scale; `mode(out)` too where it is natural
     lik.to_unit(x)                 data, means or samples -> pictures in [0, 1] (clipped where the support is wider)
+    picture(lik, out)              the natural picture of the decoded distribution: to_unit(mode) where a likelihood
+                                   has a mode (categorical: a mean over 256 levels is blurrier), else to_unit(mean)
     lik.gradcheck_points(rng)      {label: (out, x)} float64: typical values and the likelihood's hard regions
 
 The network output row of one example is laid out as (k, D): parameter j of value d sits at column j·D + d
@@ -46,8 +48,13 @@ from .support import bits_per_dim
 LIKELIHOODS = {cls.name: cls for cls in (Bernoulli, Categorical, NormalFixed, Normal, ContinuousBernoulli,
                                          DiscretizedLogistic)}
 
-__all__ = ["LIKELIHOODS", "get_likelihood", "bits_per_dim", "Bernoulli", "Categorical", "NormalFixed", "Normal",
+__all__ = ["LIKELIHOODS", "get_likelihood", "bits_per_dim", "picture", "Bernoulli", "Categorical", "NormalFixed", "Normal",
            "ContinuousBernoulli", "DiscretizedLogistic"]
+
+
+def picture(lik, out):
+    """Pictures in [0, 1], (B, D), of the distributions with parameters `out`: the mode where defined, else the mean."""
+    return lik.to_unit(lik.mode(out) if hasattr(lik, "mode") else lik.mean(out))
 
 
 def get_likelihood(name, **options):

@@ -40,7 +40,11 @@ def categorical_log_prob_backward(out, x):
 
 @njit(cache=True, parallel=True)
 def categorical_nll_kernel(out, x, scale, nll, dout):
-    """nll[b] = Σ_D LSE_j(l_{j,d}) − l_{i_d,d};  dout = scale · (softmax − onehot). Rows read contiguously in d."""
+    """nll[b] = Σ_D LSE_j(l_{j,d}) − l_{i_d,d};  dout = scale · (softmax − onehot). Rows read contiguously in d.
+
+    Three passes over a row: the max m_d; e = e^{l − m_d} (kept in dout) and its sum S_d; dout = scale · e / S_d,
+    minus scale at the observed level. LSE_d = m_d + log S_d.
+    """
     B, D = x.shape
     for b in prange(B):
         m = np.full(D, -np.inf)
@@ -50,17 +54,20 @@ def categorical_nll_kernel(out, x, scale, nll, dout):
                 m[d] = max(m[d], out[b, j * D + d])
         for j in range(LEVELS):
             for d in range(D):
-                s[d] += np.exp(out[b, j * D + d] - m[d])
+                e = np.exp(out[b, j * D + d] - m[d])
+                dout[b, j * D + d] = e
+                s[d] += e
         acc = 0.0
         for d in range(D):
-            s[d] = m[d] + np.log(s[d])  # s now holds LSE
             i = int(np.rint(x[b, d] * (LEVELS - 1)))
-            acc += s[d] - out[b, i * D + d]
+            acc += m[d] + np.log(s[d]) - out[b, i * D + d]
+            s[d] = scale / s[d]
         nll[b] = acc
         for j in range(LEVELS):
             for d in range(D):
-                i = int(np.rint(x[b, d] * (LEVELS - 1)))
-                dout[b, j * D + d] = scale * (np.exp(out[b, j * D + d] - s[d]) - (1.0 if i == j else 0.0))
+                dout[b, j * D + d] *= s[d]
+        for d in range(D):
+            dout[b, int(np.rint(x[b, d] * (LEVELS - 1))) * D + d] -= scale
 
 
 class Categorical:
