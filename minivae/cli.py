@@ -222,7 +222,7 @@ def parser():
     e.add_argument("--k", type=positive_int, default=5000, help="importance samples per image (default 5000)")
     e.add_argument("--n-test", type=positive_int, help="use only the first N test images")
     e.add_argument("--rows", type=positive_int, default=2000,
-                   help="decoder rows per pass; bounds memory (≈ 45 KB a row for 784-200-200-50), not the result")
+                   help="decoder rows per pass; bounds memory (≈ 30 KB a row for 784-200-200-50), not the result")
     e.add_argument("--seed", type=int, help="seed of the noise and binarization (default: the run's seed)")
     e.add_argument("--json", action="store_true", help="print one JSON object (nll, elbo, k, kl, active_units, ...)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
