@@ -309,7 +309,9 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
         pos = restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        metrics = read_metrics(out / "metrics.jsonl", pos.epoch) if resume is not None else []
+        for stale in out.glob(".checkpoint-*.tmp"):  # left by a process killed while writing a checkpoint
+            stale.unlink(missing_ok=True)
+        metrics = read_metrics(path.parent / "metrics.jsonl", pos.epoch) if resume is not None else []
         (out / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in metrics))
     except OSError as e:
         raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None

@@ -153,7 +153,9 @@ def test_sigint_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, monkeypat
 def test_resume_can_extend_a_finished_run(tmp_path):
     a = train(tmp_path / "a", epochs=2, seed=3, data=DATA, **SMALL)
     train(tmp_path / "b", epochs=1, seed=3, data=DATA, **SMALL)
+    (tmp_path / "b" / ".checkpoint-killed.tmp").write_bytes(b"half a checkpoint")  # as SIGKILL leaves it
     b = train(resume=tmp_path / "b", epochs=2, quiet=True, data=DATA)
+    assert not list((tmp_path / "b").glob(".checkpoint-*")), "a stale temporary checkpoint was not removed"
     for name, p in a.vae.params.items():
         assert np.array_equal(p, b.vae.params[name]), f"{name}: 1 epoch + 1 resumed epoch != 2 epochs"
 
