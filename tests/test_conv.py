@@ -92,11 +92,11 @@ def test_im2col_col2im_kernels_match_reference(B, C, O, H, W, k, stride, padding
     x = stored_nhwc(x) if nhwc else x
     ref = im2col_reference(x, k, stride, padding)
     cols = np.full_like(ref, np.nan)
-    im2col_kernel(x, k, stride, padding, cols)
+    im2col_kernel(x.transpose(0, 2, 3, 1), k, stride, padding, cols)
     np.testing.assert_array_equal(cols, ref)
     c = rng.standard_normal(ref.shape)
     out = stored_nhwc(np.full((B, C, H, W), np.nan)) if nhwc else np.full((B, C, H, W), np.nan)
-    col2im_kernel(c, k, stride, padding, out)
+    col2im_kernel(c, k, stride, padding, out.transpose(0, 2, 3, 1))
     np.testing.assert_allclose(out, col2im_reference(c, x.shape, k, stride, padding), rtol=1e-12, atol=1e-12)
 
 

@@ -97,7 +97,7 @@ class Conv2d:
         Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
         W_m = weight_matrix(self.params["W"])
         cols = scratch(self._work, "cols", (B * Ho * Wo, W_m.shape[1]), W_m.dtype)
-        im2col_kernel(x, self.k, self.stride, self.padding, cols)
+        im2col_kernel(x.transpose(0, 2, 3, 1), self.k, self.stride, self.padding, cols)
         z = cols @ W_m.T                                                    # (B·Ho·Wo, O), NHWC
         y = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                     # (B, O, Ho·Wo) view
         bias_act_forward_kernel(y, self._bias(), self.code)
@@ -119,6 +119,6 @@ class Conv2d:
             return None
         dcols = np.matmul(dz, self.W_m, out=scratch(self._work, "dcols", self.cols.shape, self.cols.dtype))
         _, C, H, W = self.x_shape
-        dx = np.empty((B, H, W, C), dtype=dy.dtype).transpose(0, 3, 1, 2)  # logically NCHW, stored NHWC
+        dx = np.empty((B, H, W, C), dtype=dy.dtype)
         col2im_kernel(dcols, self.k, self.stride, self.padding, dx)
-        return dx
+        return dx.transpose(0, 3, 1, 2)                                     # logically NCHW, stored NHWC

@@ -104,9 +104,10 @@ class ConvTranspose2d:
         X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * Hi * Wi, C_in)  # no copy if x is NHWC
         W_m = weight_matrix(self.params["W"])
         cols = np.matmul(X, W_m, out=scratch(self._work, "cols", (X.shape[0], W_m.shape[1]), W_m.dtype))
-        y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype).transpose(0, 3, 1, 2)   # logically NCHW, stored NHWC
+        y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
         col2im_kernel(cols, self.k, self.stride, self.padding, y)
-        y3 = y.reshape(B, C_out, Ho * Wo)                                           # a view, still NHWC
+        y = y.transpose(0, 3, 1, 2)                                                 # logically NCHW, stored NHWC
+        y3 = y.reshape(B, C_out, Ho * Wo)                                           # a view
         bias_act_forward_kernel(y3, self.params.get("b", self._no_bias), self.code)
         self.X, self.X_hw, self.W_m, self.y = X, (Hi, Wi), W_m, y3
         return y
@@ -119,7 +120,8 @@ class ConvTranspose2d:
         bias_act_backward_kernel(dz, self.y, self.code, db_rows)
         C_in = self.in_ch
         dcols = scratch(self._work, "dcols", (self.X.shape[0], C_out * self.k * self.k), dy.dtype)
-        im2col_kernel(dz.reshape(B, C_out, Ho, Wo), self.k, self.stride, self.padding, dcols)
+        dz_nhwc = dz.reshape(B, C_out, Ho, Wo).transpose(0, 2, 3, 1)  # contiguous unless dy came in NCHW
+        im2col_kernel(dz_nhwc, self.k, self.stride, self.padding, dcols)
         np.copyto(self.grads["W"], weight_from_matrix(self.X.T @ dcols, self.params["W"].shape))
         if "b" in self.grads:
             np.sum(db_rows, axis=0, out=self.grads["b"])

@@ -20,8 +20,10 @@ pixel it was copied from, and entries that were copied from the zero padding are
 
 so that ⟨im2col(x), cols⟩ = ⟨x, col2im(cols)⟩. A pixel inside several overlapping patches receives several sums.
 
-The image arrays here are *logically* (B, C, H, W) but may have any strides: the layers hand in NCHW data and
-NHWC-stored activations as transposed views, and the kernels read and write them in place without a copy.
+The reference functions take images (B, C, H, W) like the rest of the package. The kernels index images as
+(B, H, W, C), which is how the layers store their activations, so that the inner loop over c runs through
+contiguous memory in both the image and `cols`; an NCHW array (the data, the likelihood's gradient) is handed in
+as its transposed view x.transpose(0, 2, 3, 1), without a copy (Numba compiles a strided variant for it).
 
 `im2col_reference` / `col2im_reference` are the NumPy specification (one slice per kernel offset (i, j));
 `im2col_kernel` / `col2im_kernel` are the Numba versions that run, parallel over the batch, tested against them.
@@ -93,8 +95,8 @@ def weight_from_matrix(W_m, W_shape):
 
 @njit(cache=True, parallel=True)
 def im2col_kernel(x, k, stride, padding, cols):
-    """cols (B·Ho·Wo, k·k·C) <- im2col(x) for x logically (B, C, H, W), any strides. Parallel over the batch."""
-    B, C, H, W = x.shape
+    """cols (B·Ho·Wo, k·k·C) <- im2col(x) for the image x indexed (B, H, W, C) (any strides). Parallel over B."""
+    B, H, W, C = x.shape
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
     for b in prange(B):
@@ -109,7 +111,7 @@ def im2col_kernel(x, k, stride, padding, cols):
                         base = (i * k + j) * C
                         if 0 <= hi < H and 0 <= wi < W:
                             for c in range(C):
-                                cols[row, base + c] = x[b, c, hi, wi]
+                                cols[row, base + c] = x[b, hi, wi, c]
                         else:  # the patch hangs over the zero padding
                             for c in range(C):
                                 cols[row, base + c] = 0
@@ -117,16 +119,16 @@ def im2col_kernel(x, k, stride, padding, cols):
 
 @njit(cache=True, parallel=True)
 def col2im_kernel(cols, k, stride, padding, x):
-    """x <- col2im(cols) for x logically (B, C, H, W), any strides (overwritten). Parallel over the batch:
+    """x <- col2im(cols) for the image x indexed (B, H, W, C) (any strides; overwritten). Parallel over the batch:
     the patches of one example only touch that example's image, so threads never write to the same pixel."""
-    B, C, H, W = x.shape
+    B, H, W, C = x.shape
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
     for b in prange(B):
         for h in range(H):
             for w in range(W):
                 for c in range(C):
-                    x[b, c, h, w] = 0
+                    x[b, h, w, c] = 0
         for ho in range(Ho):
             for wo in range(Wo):
                 row = (b * Ho + ho) * Wo + wo
@@ -141,4 +143,4 @@ def col2im_kernel(cols, k, stride, padding, x):
                             continue
                         base = (i * k + j) * C
                         for c in range(C):
-                            x[b, c, hi, wi] += cols[row, base + c]
+                            x[b, hi, wi, c] += cols[row, base + c]
