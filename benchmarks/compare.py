@@ -33,7 +33,9 @@ import time
 BATCH = {"mlp": 128, "conv28": 128, "conv64": 64}
 IMAGE_SHAPE = {"mlp": (1, 28, 28), "conv28": (1, 28, 28), "conv64": (3, 64, 64)}
 LATENT = {"mlp": 20, "conv28": 16, "conv64": 32}
-FRAMEWORKS = ("minivae", "torch", "jax")
+# "jax-subpixel": the JAX twin with its ConvTranspose2d as four stride-1 convolutions (twins_jax.py says why);
+# it is run only for the conv models (mlp has no ConvTranspose2d).
+FRAMEWORKS = ("minivae", "torch", "jax", "jax-subpixel")
 
 # Napkin-math table: the forward FLOPs of each parameter layer, per example, in Sequential order (encoder first).
 #   ("dense", I, O) | ("conv", C_in, C_out, H_out) | ("convT", C_in, C_out, H_in); square images, k = 4.
@@ -67,7 +69,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=2, help="threads for every framework (default 2)")
     p.add_argument("--json", metavar="FILE", help="also write the results as a JSON list to FILE")
     p.add_argument("--models", default="mlp,conv28,conv64", help="comma-separated subset of mlp,conv28,conv64")
-    p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset of minivae,torch,jax")
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                   help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default all)")
     p.add_argument("--repeats", type=int, default=30,
                    help="timed steps per framework and (model, dtype), in 3 passes (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (JAX compiles in the first) (default 3)")
@@ -136,14 +139,14 @@ def make_torch(model, dtype, params0, x, eps):
     return step
 
 
-def make_jax(model, dtype, params0, x, eps):
+def make_jax(model, dtype, params0, x, eps, subpixel=False):
     import jax
     import jax.numpy as jnp
     if dtype == "float64":
         # float64 only for the float64 cells, which run after every float32 one (see main).
         jax.config.update("jax_enable_x64", True)
     import twins_jax
-    train_step = twins_jax.make_train_step(model, lr=1e-3, donate=True)
+    train_step = twins_jax.make_train_step(model, lr=1e-3, donate=True, subpixel=subpixel)
     state = {"params": {k: jnp.asarray(v.astype(dtype)) for k, v in params0.items()}}
     if state["params"]["decoder.0.W"].dtype != dtype:
         raise RuntimeError(f"JAX computes in {state['params']['decoder.0.W'].dtype}, not {dtype}")
@@ -157,7 +160,8 @@ def make_jax(model, dtype, params0, x, eps):
     return step
 
 
-MAKERS = {"minivae": make_minivae, "torch": make_torch, "jax": make_jax}
+MAKERS = {"minivae": make_minivae, "torch": make_torch, "jax": make_jax,
+          "jax-subpixel": lambda *args: make_jax(*args, subpixel=True)}
 
 
 def initial_params(model):
@@ -186,8 +190,9 @@ def available(framework, model, notes):
             build_model(model, rng=np.random.default_rng(0), dtype=np.float32)
         elif framework == "torch":
             import torch  # noqa: F401
-        elif framework == "jax":
+        elif framework in ("jax", "jax-subpixel"):
             import jax  # noqa: F401
+            return framework == "jax" or model != "mlp"
         return True
     except ImportError as err:
         notes.append(f"skipped {framework}: not installed ({err}); pip install -e .[bench]")
@@ -339,11 +344,11 @@ def print_cell(model, dtype, flops, rows):
     print(f"\n{model} {dtype}  batch {rows[0]['batch']}  {flops / 1e9:.3f} GFLOP/step  "
           f"(= B·(3F − F_first), F = {sum(map(layer_flops, LAYERS[model])) / 1e6:.3f} MFLOP/example); "
           f"minivae÷it > 1: minivae is slower")
-    print(f"  {'framework':<9} {'median ms':>10} {'IQR ms':>8} {'images/s':>9} {'GFLOP/s':>8} {'% peak':>7} "
+    print(f"  {'framework':<12} {'median ms':>10} {'IQR ms':>8} {'images/s':>9} {'GFLOP/s':>8} {'% peak':>7} "
           f"{'minivae÷it':>11} {'1st loss':>11} rounds")
     for r in rows:
         ratio = f"{ours['median_ms'] / r['median_ms']:.2f}x" if ours and r is not ours else "-"
-        print(f"  {r['framework']:<9} {r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['images_per_s']:>9.0f} "
+        print(f"  {r['framework']:<12} {r['median_ms']:>10.2f} {r['iqr_ms']:>8.2f} {r['images_per_s']:>9.0f} "
               f"{r['gflop_per_s']:>8.1f} {r['percent_of_peak']:>6.1f}% {ratio:>11} {r['first_step_loss']:>11.4f} "
               f"{r['rounds']:>6}")
     sys.stdout.flush()

@@ -82,7 +82,35 @@ def conv_transpose2d(x, W, b):
     return y + b[None, :, None, None]
 
 
-def sequential(params, part, spec, h):
+# Sub-pixel form of the same ConvTranspose2d. With PyTorch's indexing, output row oh = 2h - p + kh, so
+#     y[o, 2m+a, 2n+c] = sum_{i, h, w} x[i, h, w] W[i, o, 2(m-h)+a+1, 2(n-w)+c+1]
+# and for each output parity a only two kernel rows take part: a = 0 reads input rows (m-1, m) through kernel rows
+# (3, 1); a = 1 reads rows (m, m+1) through (2, 0). Likewise for columns with c.
+SUBPIXEL_TAPS = {0: ([3, 1], (1, 0)), 1: ([2, 0], (0, 1))}  # parity -> (kernel taps in window order, padding)
+
+
+def conv_transpose2d_subpixel(x, W, b):
+    """conv_transpose2d as four stride-1 2x2 convolutions, one per output parity (a, c), interleaved.
+
+    Same numbers as conv_transpose2d; it exists because XLA:CPU runs the gradient of an input-dilated convolution
+    on a slow path (about 6x slower for these shapes), and stride-1 convolutions have no dilation anywhere,
+    forward or backward. Not what a JAX user writes by default: the benchmark shows both ("jax", "jax-subpixel").
+    """
+    B, _, H, Wd = x.shape
+    rows = []
+    for a in (0, 1):
+        cols = []
+        for c in (0, 1):
+            (kh, pad_h), (kw, pad_w) = SUBPIXEL_TAPS[a], SUBPIXEL_TAPS[c]
+            W_ac = W[:, :, kh][:, :, :, kw].transpose(1, 0, 2, 3)  # (C_out, C_in, 2, 2), OIHW
+            cols.append(jax.lax.conv_general_dilated(x, W_ac, (1, 1), [pad_h, pad_w],
+                                                     dimension_numbers=("NCHW", "OIHW", "NCHW")))
+        rows.append(jnp.stack(cols, axis=-1))  # (B, C_out, H, W, c)
+    y = jnp.stack(rows, axis=3).reshape(B, W.shape[1], 2 * H, 2 * Wd)  # (B, C_out, H, a, W, c) -> (B, C_out, 2H, 2W)
+    return y + b[None, :, None, None]
+
+
+def sequential(params, part, spec, h, subpixel=False):
     """Run one Sequential (encoder or decoder) described by `spec` over h."""
     for i, (kind, *rest) in enumerate(spec):
         if kind == "flatten":
@@ -93,19 +121,22 @@ def sequential(params, part, spec, h):
             continue
         W, b = params[f"{part}.{i}.W"], params[f"{part}.{i}.b"]
         h = {"dense": lambda: h @ W + b, "conv": lambda: conv2d(h, W, b),
-             "convT": lambda: conv_transpose2d(h, W, b)}[kind]()
+             "convT": lambda: (conv_transpose2d_subpixel if subpixel else conv_transpose2d)(h, W, b)}[kind]()
         if rest[2] == "relu":
             h = jax.nn.relu(h)
     return h
 
 
-def forward(name, params, x, eps):
-    """(logits, mu, logvar): x reshaped to (B, *x_shape), z = mu + exp(logvar/2) eps, logits = decoder(z)."""
+def forward(name, params, x, eps, subpixel=False):
+    """(logits, mu, logvar): x reshaped to (B, *x_shape), z = mu + exp(logvar/2) eps, logits = decoder(z).
+
+    subpixel=True computes the ConvTranspose2d layers with conv_transpose2d_subpixel (same result, faster on CPU).
+    """
     Z, x_shape, enc, dec = ARCHS[name]
     h = sequential(params, "encoder", enc, x.reshape(x.shape[0], *x_shape))
     mu, logvar = h[:, :Z], h[:, Z:]
     z = mu + jnp.exp(0.5 * logvar) * eps
-    return sequential(params, "decoder", dec, z), mu, logvar
+    return sequential(params, "decoder", dec, z, subpixel), mu, logvar
 
 
 def bce_with_logits(logits, x):
@@ -113,9 +144,9 @@ def bce_with_logits(logits, x):
     return jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits)))
 
 
-def loss(name, params, x, eps):
+def loss(name, params, x, eps, subpixel=False):
     """(mean_loss, (recon_mean, kl_mean)) in nats; the aux pair rides along through value_and_grad(has_aux=True)."""
-    logits, mu, logvar = forward(name, params, x, eps)
+    logits, mu, logvar = forward(name, params, x, eps, subpixel)
     recon = bce_with_logits(logits, x.reshape(logits.shape)).reshape(x.shape[0], -1).sum(1)
     kl = 0.5 * (mu * mu + jnp.exp(logvar) - 1.0 - logvar).sum(1)
     return (recon + kl).mean(), (recon.mean(), kl.mean())
@@ -144,13 +175,13 @@ def adam_update(params, grads, state, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)
     return params, {"t": t, "m": m, "v": v}
 
 
-def make_train_step(name, lr=1e-3, donate=False):
+def make_train_step(name, lr=1e-3, donate=False, subpixel=False):
     """A jitted `train_step(params, state, x, eps) -> (params, state, mean_loss)`: forward, backward, Adam.
 
     donate=True lets XLA write the new params and Adam state into the old buffers (as an in-place update would;
     the benchmark uses it); the caller must then not touch the params/state it passed in.
     """
-    grad_fn = jax.value_and_grad(lambda p, x, eps: loss(name, p, x, eps), has_aux=True)
+    grad_fn = jax.value_and_grad(lambda p, x, eps: loss(name, p, x, eps, subpixel), has_aux=True)
 
     def train_step(params, state, x, eps):
         (mean_loss, _), grads = grad_fn(params, x, eps)
@@ -160,12 +191,12 @@ def make_train_step(name, lr=1e-3, donate=False):
     return jax.jit(train_step, donate_argnums=(0, 1) if donate else ())
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def loss_and_grads(name, params, x, eps):
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def loss_and_grads(name, params, x, eps, subpixel=False):
     """(mean_loss, recon_mean, kl_mean, grads) for the parity tests; grads keyed like params.
 
     Jitted: compiling the one program is faster than running (and compiling) each op eagerly.
     """
     (mean_loss, (recon, kl)), grads = jax.value_and_grad(
-        lambda p: loss(name, p, x, eps), has_aux=True)(params)
+        lambda p: loss(name, p, x, eps, subpixel), has_aux=True)(params)
     return mean_loss, recon, kl, grads

@@ -134,8 +134,9 @@ def jax_x64():
     jax.config.update("jax_enable_x64", old)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_and_jax_twins_agree(name, jax_x64):
+@pytest.mark.parametrize("name, subpixel", [("mlp", False), ("conv28", False), ("conv64", False),
+                                            ("conv28", True), ("conv64", True)])
+def test_torch_and_jax_twins_agree(name, subpixel, jax_x64):
     jax, twins_jax = jax_x64
     twin = twins_torch.build_model(name, dtype=torch.float64, seed=0)
     params = twins_torch.to_minivae_params(twin)
@@ -144,7 +145,7 @@ def test_torch_and_jax_twins_agree(name, jax_x64):
     loss, recon, kl = twins_torch.loss(twin, torch.from_numpy(x), torch.from_numpy(eps))
     loss.backward()
     jparams = {k: jax.numpy.asarray(v) for k, v in params.items()}
-    jloss, jrecon, jkl, jgrads = twins_jax.loss_and_grads(name, jparams, x, eps)
+    jloss, jrecon, jkl, jgrads = twins_jax.loss_and_grads(name, jparams, x, eps, subpixel)
     assert jloss.dtype == np.float64
     for what, a, b in (("loss", jloss, loss), ("recon", jrecon, recon), ("kl", jkl, kl)):
         assert abs(float(a) - b.item()) <= 1e-10 * abs(b.item()), f"{what}: jax {float(a)!r} vs torch {b.item()!r}"
