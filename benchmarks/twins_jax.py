@@ -71,7 +71,7 @@ def conv2d(x, W, b):
 def conv_transpose2d(x, W, b):
     """PyTorch ConvTranspose2d(k=4, s=2, p=1): x (B, C_in, H, W), W (C_in, C_out, k, k) -> (B, C_out, 2H, 2W).
 
-    A transposed convolution is the gradient of a convolution w.r.t. its input: put stride-1 zeros between the
+    A transposed convolution is the gradient of a convolution w.r.t. its input: put (stride - 1) zeros between the
     input pixels (lhs_dilation), pad by k-1-p, and convolve with the kernel flipped in space and with its two
     channel axes swapped, i.e. an ordinary OIHW kernel of shape (C_out, C_in, k, k).
     """
