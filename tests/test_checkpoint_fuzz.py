@@ -16,7 +16,7 @@ from minivae.errors import MinivaeError
 from minivae.models import build_model
 from minivae.optim import Adam
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def small_checkpoint_bytes():
