@@ -108,7 +108,8 @@ def run(*args):
                           timeout=300)
 
 
-def test_cli_json_and_errors(tmp_path):
+def test_cli_json_and_errors(tmp_path, capsys):
+    from minivae.cli import main
     r = run("train", "--epochs", 1, "--n-train", 32, "--n-test", 8, "--hidden", 8, "--latent", 2, "--quiet",
             "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -117,10 +118,13 @@ def test_cli_json_and_errors(tmp_path):
     out = json.loads(r.stdout)
     assert {"elbo", "nll", "k", "kl", "active_units"} <= set(out) and out["k"] == 20 and out["n"] == 8
     assert out["bits_per_dim"] is None  # grayscale shapes under a Bernoulli: not a normalized likelihood
-    r = run("evaluate", "--checkpoint", tmp_path / "checkpoint.npz", "--k", 5)
-    assert r.returncode == 0 and "NLL" in r.stdout and "active units" in r.stdout, r.stdout + r.stderr
-    for bad in (("--k", 0), ("--rows", -1)):
-        r = run("evaluate", "--checkpoint", tmp_path / "checkpoint.npz", *bad)
-        assert r.returncode == 2 and "Traceback" not in r.stderr
-    r = run("evaluate", "--checkpoint", tmp_path / "missing.npz")
-    assert r.returncode == 2 and "not found" in r.stderr
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "checkpoint.npz"), "--k", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "NLL" in text and "active units" in text, text
+    for bad in (("--k", "0"), ("--rows", "-1")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", "--checkpoint", str(tmp_path / "checkpoint.npz"), *bad])
+        assert exit_info.value.code == 2 and bad[0] in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing.npz")]) == 2
+    assert "not found" in capsys.readouterr().err
