@@ -59,15 +59,24 @@ def check_image(x, n_channels, layer):
 
 
 def scratch(store, name, shape, dtype):
-    """A work array kept across steps (`store[name]`), reallocated only when the shape or dtype changes.
-
-    The im2col matrices are the largest arrays of a step (tens of MB); allocating them afresh each step costs page
-    faults on memory the kernel must zero first, which we measured at a few ms per step for conv64.
-    """
+    """A work array kept across steps (`store[name]`), reallocated only when the shape or dtype changes."""
     a = store.get(name)
     if a is None or a.shape != shape or a.dtype != dtype:
         a = store[name] = np.empty(shape, dtype=dtype)
     return a
+
+
+CHUNK_BYTES = 2 ** 21
+
+
+def image_chunks(B, rows_per_image, row_bytes):
+    """Slices of whole images whose im2col rows take about CHUNK_BYTES (at least one image each).
+
+    im2col writes a chunk's rows and the GEMM reads them right away, while they are still in the core's cache;
+    a whole batch's im2col matrix (33 MB for conv64's second layer) would make the GEMM stream it from memory.
+    """
+    n = max(1, CHUNK_BYTES // max(1, rows_per_image * row_bytes)) if CHUNK_BYTES else B
+    return [slice(b, min(b + n, B)) for b in range(0, B, n)]
 
 
 class Conv2d:
@@ -95,30 +104,40 @@ class Conv2d:
         check_image(x, self.in_ch, f"Conv2d({self.in_ch}→{self.out_ch})")
         B, O = x.shape[0], self.out_ch
         Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
+        P = Ho * Wo                                                         # output pixels per image
         W_m = weight_matrix(self.params["W"])
-        cols = scratch(self._work, "cols", (B * Ho * Wo, W_m.shape[1]), W_m.dtype)
-        im2col_kernel(x.transpose(0, 2, 3, 1), self.k, self.stride, self.padding, cols)
-        z = cols @ W_m.T                                                    # (B·Ho·Wo, O), NHWC
-        y = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                     # (B, O, Ho·Wo) view
-        bias_act_forward_kernel(y, self._bias(), self.code)
+        cols = scratch(self._work, "cols", (B * P, W_m.shape[1]), W_m.dtype)  # kept for dL/dW
+        z = np.empty((B * P, O), dtype=W_m.dtype)                           # rows (b, ho, wo): NHWC
+        y = z.reshape(B, P, O).transpose(0, 2, 1)                           # (B, O, Ho·Wo) view for the fused pass
+        x_nhwc = x.transpose(0, 2, 3, 1)
+        for s in image_chunks(B, P, cols.strides[0]):
+            rows = slice(s.start * P, s.stop * P)
+            im2col_kernel(x_nhwc[s], self.k, self.stride, self.padding, cols[rows])
+            np.matmul(cols[rows], W_m.T, out=z[rows])
+            bias_act_forward_kernel(y[s], self._bias(), self.code)
         self.x_shape, self.cols, self.W_m, self.y = x.shape, cols, W_m, y
         return y.reshape(B, O, Ho, Wo)
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
         B, O, Ho, Wo = dy.shape
-        dz = dy.reshape(B, O, Ho * Wo)
+        P = Ho * Wo
+        dz = dy.reshape(B, O, P)
         db_rows = np.empty((B, O), dtype=dy.dtype)
         bias_act_backward_kernel(dz, self.y, self.code, db_rows)
-        dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(B * Ho * Wo, O)  # no copy if dy was NHWC
+        dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(B * P, O)  # no copy if dy was NHWC
         W = self.params["W"]
         np.copyto(self.grads["W"], weight_from_matrix(dz.T @ self.cols, W.shape))
         if "b" in self.grads:
             np.sum(db_rows, axis=0, out=self.grads["b"])
         if not need_dx:
             return None
-        dcols = np.matmul(dz, self.W_m, out=scratch(self._work, "dcols", self.cols.shape, self.cols.dtype))
         _, C, H, W = self.x_shape
         dx = np.empty((B, H, W, C), dtype=dy.dtype)
-        col2im_kernel(dcols, self.k, self.stride, self.padding, dx)
+        chunks = image_chunks(B, P, self.cols.strides[0])
+        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, self.cols.shape[1]), dy.dtype)
+        for s in chunks:
+            rows = slice(s.start * P, s.stop * P)
+            d = np.matmul(dz[rows], self.W_m, out=dcols[:rows.stop - rows.start])
+            col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
         return dx.transpose(0, 3, 1, 2)                                     # logically NCHW, stored NHWC

@@ -35,7 +35,7 @@ import numpy as np
 from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
                            bias_act_forward_kernel)
 from ..errors import MinivaeError
-from .conv2d import check_image, scratch
+from .conv2d import check_image, image_chunks, scratch
 from .dense import uniform_init
 from .im2col import (col2im_kernel, col2im_reference, im2col_kernel, im2col_reference, weight_from_matrix,
                      weight_matrix)
@@ -99,34 +99,43 @@ class ConvTranspose2d:
     def forward(self, x):
         check_image(x, self.in_ch, f"ConvTranspose2d({self.in_ch}→{self.out_ch})")
         B, C_in, Hi, Wi = x.shape
-        C_out = self.out_ch
+        C_out, P = self.out_ch, Hi * Wi                                             # P input pixels per image
         Ho, Wo = conv_transpose_output_shape(x.shape, self.k, self.stride, self.padding)
-        X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * Hi * Wi, C_in)  # no copy if x is NHWC
+        X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * P, C_in)      # no copy if x is NHWC
         W_m = weight_matrix(self.params["W"])
-        cols = np.matmul(X, W_m, out=scratch(self._work, "cols", (X.shape[0], W_m.shape[1]), W_m.dtype))
         y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
-        col2im_kernel(cols, self.k, self.stride, self.padding, y)
-        y = y.transpose(0, 3, 1, 2)                                                 # logically NCHW, stored NHWC
-        y3 = y.reshape(B, C_out, Ho * Wo)                                           # a view
-        bias_act_forward_kernel(y3, self.params.get("b", self._no_bias), self.code)
+        y3 = y.reshape(B, Ho * Wo, C_out).transpose(0, 2, 1)                        # (B, C_out, Ho·Wo) view
+        chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
+        cols = scratch(self._work, "cols", (len(range(B)[chunks[0]]) * P, W_m.shape[1]), W_m.dtype)
+        for s in chunks:
+            c = np.matmul(X[s.start * P:s.stop * P], W_m, out=cols[:(s.stop - s.start) * P])
+            col2im_kernel(c, self.k, self.stride, self.padding, y[s])
+            bias_act_forward_kernel(y3[s], self.params.get("b", self._no_bias), self.code)
         self.X, self.X_hw, self.W_m, self.y = X, (Hi, Wi), W_m, y3
-        return y
+        return y.transpose(0, 3, 1, 2)                                              # logically NCHW, stored NHWC
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
         B, C_out, Ho, Wo = dy.shape
+        C_in, (Hi, Wi) = self.in_ch, self.X_hw
+        P = Hi * Wi
         dz = dy.reshape(B, C_out, Ho * Wo)
         db_rows = np.empty((B, C_out), dtype=dy.dtype)
         bias_act_backward_kernel(dz, self.y, self.code, db_rows)
-        C_in = self.in_ch
-        dcols = scratch(self._work, "dcols", (self.X.shape[0], C_out * self.k * self.k), dy.dtype)
         dz_nhwc = dz.reshape(B, C_out, Ho, Wo).transpose(0, 2, 3, 1)  # contiguous unless dy came in NCHW
-        im2col_kernel(dz_nhwc, self.k, self.stride, self.padding, dcols)
-        np.copyto(self.grads["W"], weight_from_matrix(self.X.T @ dcols, self.params["W"].shape))
+        K = C_out * self.k * self.k
+        chunks = image_chunks(B, P, K * dy.itemsize)
+        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, K), dy.dtype)
+        dW_m, dW_part = np.zeros((C_in, K), dtype=dy.dtype), np.empty((C_in, K), dtype=dy.dtype)
+        dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
+        for s in chunks:
+            rows = slice(s.start * P, s.stop * P)
+            d = dcols[:rows.stop - rows.start]
+            im2col_kernel(dz_nhwc[s], self.k, self.stride, self.padding, d)
+            dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
+            if need_dx:
+                np.matmul(d, self.W_m.T, out=dX[rows])
+        np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
         if "b" in self.grads:
             np.sum(db_rows, axis=0, out=self.grads["b"])
-        if not need_dx:
-            return None
-        Hi, Wi = self.X_hw
-        dX = dcols @ self.W_m.T                                                          # (B·Hi·Wi, C_in)
-        return dX.reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2)
+        return dX.reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2) if need_dx else None
