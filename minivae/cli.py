@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from .errors import MinivaeError
+from .likelihoods import LIKELIHOODS
 
 
 def positive_int(text):
@@ -69,8 +70,10 @@ def cmd_train(args):
                   f"recon {row['recon']:9.3f}  kl {row['kl']:7.3f}  {row['seconds']:6.1f} s  "
                   f"{row['images_per_s']:7.0f} img/s", flush=True)
 
+    options = {name: value for name, value in (("variance", args.fixed_variance), ("variance_floor", args.variance_floor),
+                                               ("components", args.components)) if value is not None}
     settings = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
-                   likelihood=args.likelihood, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                   likelihood=args.likelihood, likelihood_options=options or None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    lr_decay=args.lr_decay, objective=args.objective, k=args.k, beta=args.beta, warmup=args.warmup,
                    free_bits=args.free_bits,
                    latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
@@ -175,7 +178,13 @@ def parser():
                    help="shapes: built-in 64x64 RGB (default); mnist: any directory of IDX files; frey: Frey faces")
     t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey)")
     t.add_argument("--model", default="mlp", help="architecture (default mlp)")
-    t.add_argument("--likelihood", default="bernoulli", help="output distribution p(x|z) (default bernoulli)")
+    t.add_argument("--likelihood", default="bernoulli", choices=tuple(LIKELIHOODS),
+                   help="output distribution p(x|z) (default bernoulli)")
+    t.add_argument("--fixed-variance", type=positive_float, help="normal-fixed: the variance σ² (default 0.01)")
+    t.add_argument("--variance-floor", type=positive_float,
+                   help="normal: the lower bound on σ² (default (1/255)²/12, one 8-bit bin's variance)")
+    t.add_argument("--components", type=positive_int,
+                   help="discretized-logistic: mixture components K (default 5)")
     t.add_argument("--epochs", type=positive_int, help="number of epochs (default 8; with --resume, the run's)")
     t.add_argument("--batch-size", type=positive_int, default=128)
     t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")

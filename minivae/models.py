@@ -29,8 +29,10 @@ DEFAULTS = {
 
 
 def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
-                dtype=np.float32):
-    """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS)."""
+                likelihood_options=None, dtype=np.float32):
+    """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS).
+
+    `likelihood_options` are the likelihood's hyperparameters (e.g. {"variance": 0.01} for normal-fixed)."""
     if name == "conv":
         name = "conv28" if image_shape is None or image_shape[1] <= 32 else "conv64"
     if hidden and name != "mlp":
@@ -44,6 +46,7 @@ def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activa
               "hidden": [int(h) for h in (hidden or d["hidden"])],
               "activation": activation or d["activation"],
               "likelihood": likelihood,
+              "likelihood_options": get_likelihood(likelihood, **(likelihood_options or {})).options(),
               "dtype": np.dtype(dtype).name}
     return build_from_config(config, rng=rng)
 
@@ -56,7 +59,7 @@ def build_from_config(config, *, rng):
     name = config.get("model", "mlp")
     if name not in BUILDERS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(BUILDERS)}")
-    lik = get_likelihood(config["likelihood"])
+    lik = get_likelihood(config["likelihood"], **config.get("likelihood_options", {}))
     encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng,
                                                            np.dtype(config["dtype"]))
     return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config)

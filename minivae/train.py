@@ -99,6 +99,7 @@ class TrainSettings:
     data_dir: str | None = None
     model: str = "mlp"
     likelihood: str = "bernoulli"
+    likelihood_options: dict | None = None  # the likelihood's hyperparameters, e.g. {"components": 10}
     epochs: int = 8
     batch_size: int = 128
     lr: float = 1e-3
@@ -298,7 +299,8 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
     if meta is not None and isinstance(meta["config"].get("image_shape"), list):
         image_shape = tuple(meta["config"]["image_shape"])  # a resumed model keeps its input shape: checked below
     vae = build_model(s.model, rng=rng, image_shape=image_shape, latent=s.latent, hidden=s.hidden,
-                      activation=s.activation, likelihood=s.likelihood, dtype=np.dtype(s.dtype))
+                      activation=s.activation, likelihood=s.likelihood,
+                      likelihood_options=s.likelihood_options, dtype=np.dtype(s.dtype))
     check_data_fits(vae, data, s.model)
     optimizer = Adam(vae.params, lr=s.lr)
     objective = s.make_objective()
