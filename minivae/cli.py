@@ -75,7 +75,7 @@ def cmd_train(args):
     settings = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                    likelihood=args.likelihood, likelihood_options=options or None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                    lr_decay=args.lr_decay, objective=args.objective, k=args.k, beta=args.beta, warmup=args.warmup,
-                   free_bits=args.free_bits,
+                   free_bits=args.free_bits, init_from=args.init_from,
                    latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                    binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
     if args.resume:
@@ -207,6 +207,9 @@ def parser():
                    help="elbo: epochs N of KL warm-up, weight β·min(1, t/N) at epoch t (default 0: none)")
     t.add_argument("--free-bits", type=non_negative_float, default=0.0,
                    help="elbo: KL floor λ nats per latent dimension, Σ_j max(λ, batch-mean KL_j) (default 0)")
+    t.add_argument("--init-from", metavar="RUN",
+                   help="start from the parameters of RUN (a run directory or checkpoint.npz of the same model) with "
+                        "a fresh optimizer, as a new run: e.g. --objective iwae after a VAE")
     t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
     t.add_argument("--resume", metavar="DIR",

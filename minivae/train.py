@@ -117,6 +117,7 @@ class TrainSettings:
     beta: float = 1.0        # elbo: weight β on the KL
     warmup: float = 0.0      # elbo: epochs over which the KL weight rises linearly from 0 to β
     free_bits: float = 0.0   # elbo: KL floor λ per latent dimension (nats)
+    init_from: str | None = None  # start from this run's (or checkpoint's) parameters with a fresh optimizer
 
     def make_objective(self):
         from .objectives import make_objective
@@ -302,6 +303,9 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
                       activation=s.activation, likelihood=s.likelihood,
                       likelihood_options=s.likelihood_options, dtype=np.dtype(s.dtype))
     check_data_fits(vae, data, s.model)
+    if s.init_from is not None and resume is None:  # a new run from trained weights, e.g. IWAE after a VAE
+        init_path = checkpoint_file(s.init_from)
+        load_into(init_path, read_checkpoint(init_path)[0], vae.params, "param/")
     optimizer = Adam(vae.params, lr=s.lr)
     objective = s.make_objective()
     n_train = len(data.train)

@@ -174,3 +174,16 @@ def test_trainer_reports_the_true_negative_elbo(tmp_path):
         row = result.metrics[-1]
         assert row["test_loss"] == pytest.approx(evaluate_elbo(result.vae, test, 0)["test_loss"], rel=1e-6)
         assert row["train_loss"] == pytest.approx(row["train_recon"] + row["train_kl"], rel=1e-6)
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
+    """--init-from: IWAE fine-tuning of a trained VAE starts from its parameters (fresh Adam, new run directory)."""
+    from minivae.train import train
+    tiny = dict(dataset="shapes", n_train=64, n_test=16, hidden=(16,), latent=3, batch_size=32)
+    vae_run = train(tmp_path / "vae", epochs=1, **tiny)
+    tuned = train(tmp_path / "iwae", epochs=1, lr=1e-9, objective="iwae", k=3, init_from=str(tmp_path / "vae"),
+                  **tiny)
+    for name, p in vae_run.vae.params.items():  # 2 Adam steps of at most ~lr each
+        assert np.max(np.abs(tuned.vae.params[name] - p)) < 1e-7, name
+    with pytest.raises(MinivaeError, match="the model expects"):
+        train(tmp_path / "bad", epochs=1, init_from=str(tmp_path / "vae"), **{**tiny, "latent": 4})
