@@ -126,13 +126,17 @@ def test_sigkill_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path)
 # --- Ctrl-C and --resume -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stop_step, binarize, shapes", [(4, False, True), (3, True, False), (8, True, False)],
-                         ids=["mid-epoch-shapes", "after-last-step-of-epoch", "last-epoch"])
-def test_sigint_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, monkeypatch, stop_step, binarize, shapes):
+@pytest.mark.parametrize("stop_step, binarize, named", [(4, False, True), (3, True, False), (8, True, False)],
+                         ids=["mid-epoch-mnist-files", "after-last-step-of-epoch", "last-epoch"])
+def test_sigint_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, monkeypatch, stop_step, binarize, named):
     """3 epochs of 3 steps; a real SIGINT after step `stop_step` checkpoints that step, then train(resume=...) ends
     with parameters, Adam moments, Generator state and metrics bitwise equal to the run never interrupted."""
-    settings = dict(epochs=3, seed=7, binarize=binarize, **TINY) if shapes else dict(epochs=3, seed=7, data=DATA,
-                                                                                    binarize=binarize, **SMALL)
+    if named:  # a data set by name, from IDX files
+        write_idx_dir(tmp_path / "mnist", n_train=96, n_test=32, size=(28, 28))
+        settings = dict(epochs=3, seed=7, binarize=binarize, dataset="mnist", data_dir=str(tmp_path / "mnist"),
+                        **SMALL)
+    else:
+        settings = dict(epochs=3, seed=7, binarize=binarize, data=DATA, **SMALL)
     whole = train(tmp_path / "whole", **settings)
     with monkeypatch.context() as m:
         interrupt_at_step(m, stop_step)
@@ -144,7 +148,7 @@ def test_sigint_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, monkeypat
     assert meta["step"] == stop_step and meta["optim_t"] == stop_step
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the SIGINT handler was not restored"
 
-    resumed = train(resume=tmp_path / "cut", quiet=True, data=None if shapes else DATA)
+    resumed = train(resume=tmp_path / "cut", quiet=True, data=None if named else DATA)
     assert_same_checkpoint(tmp_path / "whole" / "checkpoint.npz", tmp_path / "cut" / "checkpoint.npz")
     for name, p in whole.vae.params.items():
         assert np.array_equal(p, resumed.vae.params[name]), f"{name} differs after resume"
