@@ -38,7 +38,8 @@ class InterruptGuard:
 
     def __init__(self):
         self.interrupted = False
-        self._previous = None
+        self._installed = False
+        self._previous = signal.default_int_handler
 
     def _handle(self, signum, frame):
         self.interrupted = True
@@ -46,14 +47,16 @@ class InterruptGuard:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.getsignal(signal.SIGINT)
+            previous = signal.getsignal(signal.SIGINT)
+            self._previous = signal.default_int_handler if previous is None else previous  # None: set from C
             signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
+        if self._installed:
             signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+            self._installed = False
         return False
 
 

@@ -159,6 +159,27 @@ def test_sigint_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, monkeypat
     assert len(lines) == 3, "metrics.jsonl should have one row per epoch after the resume"
 
 
+def test_interrupt_guard_first_sigint_is_a_flag_the_second_interrupts():
+    from minivae.reliability import InterruptGuard
+    with InterruptGuard() as guard:
+        assert not guard.interrupted
+        signal.raise_signal(signal.SIGINT)
+        assert guard.interrupted
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_training_in_a_thread_leaves_signals_alone(tmp_path):
+    import threading
+    results = []
+    thread = threading.Thread(target=lambda: results.append(train(tmp_path, epochs=1, data=DATA, **SMALL)))
+    thread.start()
+    thread.join(timeout=120)
+    assert results and results[0].metrics[0]["epoch"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 def test_resume_can_extend_a_finished_run(tmp_path):
     a = train(tmp_path / "a", epochs=2, seed=3, data=DATA, **SMALL)
     train(tmp_path / "b", epochs=1, seed=3, data=DATA, **SMALL)
