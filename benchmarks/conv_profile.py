@@ -26,6 +26,7 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="conv28,conv64")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--torch-threads", type=int, help="PyTorch's threads (default: --threads)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--cpu-time", action="store_true",
@@ -35,8 +36,9 @@ def parse():
 
 
 args = parse()
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(args.threads)
+os.environ["OMP_NUM_THREADS"] = str(max(args.threads, args.torch_threads or 0))  # torch's pool is OpenMP too
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
@@ -49,7 +51,7 @@ try:
     if args.no_torch:
         raise ImportError
     import torch  # noqa: E402
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads or args.threads)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import twins_torch  # noqa: E402
 except ImportError:
@@ -109,9 +111,10 @@ def compare(name, repeats):
         for k, f in steps.items():
             times[k].append(median_ms(f, max(1, repeats // 3)))
     res = {k: float(np.median(v)) for k, v in times.items()}
-    line = f"{name} B={BATCH[name]}: minivae {res['minivae']:.1f} ms/step"
+    line = f"{name} B={BATCH[name]}: minivae ({args.threads} threads) {res['minivae']:.1f} ms/step"
     if "torch" in res:
-        line += f", torch {res['torch']:.1f} ms/step, ratio minivae/torch {res['minivae'] / res['torch']:.2f}"
+        line += (f", torch ({torch.get_num_threads()} threads) {res['torch']:.1f} ms/step, "
+                 f"ratio minivae/torch {res['minivae'] / res['torch']:.2f}")
     print(line)
     return vae, x, eps, step
 

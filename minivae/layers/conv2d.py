@@ -122,22 +122,23 @@ class Conv2d:
         """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
         B, O, Ho, Wo = dy.shape
         P = Ho * Wo
-        dz = dy.reshape(B, O, P)
-        db_rows = np.empty((B, O), dtype=dy.dtype)
-        bias_act_backward_kernel(dz, self.y, self.code, db_rows)
-        dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(B * P, O)  # no copy if dy was NHWC
-        W = self.params["W"]
-        np.copyto(self.grads["W"], weight_from_matrix(dz.T @ self.cols, W.shape))
-        if "b" in self.grads:
-            np.sum(db_rows, axis=0, out=self.grads["b"])
-        if not need_dx:
-            return None
         _, C, H, W = self.x_shape
-        dx = np.empty((B, H, W, C), dtype=dy.dtype)
+        K = self.cols.shape[1]
+        db_rows = np.empty((B, O), dtype=dy.dtype)
+        dW_m, dW_part = np.zeros((O, K), dtype=dy.dtype), np.empty((O, K), dtype=dy.dtype)
+        dx = np.empty((B, H, W, C), dtype=dy.dtype) if need_dx else None
         chunks = image_chunks(B, P, self.cols.strides[0])
-        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, self.cols.shape[1]), dy.dtype)
+        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, K), dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
-            d = np.matmul(dz[rows], self.W_m, out=dcols[:rows.stop - rows.start])
-            col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
-        return dx.transpose(0, 3, 1, 2)                                     # logically NCHW, stored NHWC
+            dz = dy[s].reshape(-1, O, P)
+            bias_act_backward_kernel(dz, self.y[s], self.code, db_rows[s])
+            dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(-1, O)  # (rows, O); no copy if dy is NHWC
+            dW_m += np.matmul(dz.T, self.cols[rows], out=dW_part)
+            if need_dx:
+                d = np.matmul(dz, self.W_m, out=dcols[:rows.stop - rows.start])
+                col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
+        np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
+        if "b" in self.grads:
+            np.sum(db_rows, axis=0, out=self.grads["b"])
+        return dx.transpose(0, 3, 1, 2) if need_dx else None                # logically NCHW, stored NHWC
