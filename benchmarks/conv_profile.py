@@ -6,8 +6,10 @@
    alternating blocks with the PyTorch twin (benchmarks/twins_torch.py, same weights, same batch, same ε) when torch
    is installed, so that load from other processes falls on both alike. Median ms/step and the ratio.
 2. The same step with every layer's forward and backward wrapped in a timer (wall clock, median over repeats).
-3. For each convolution, its three GEMMs replayed alone at the same shapes and threads: the GEMM share of the
-   layer's time, and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls).
+3. For each convolution, its three GEMMs replayed alone over the whole batch at the same threads: the GEMM share of
+   the layer's time, and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls).
+   The layers run the same GEMMs a few images at a time with the operands still in cache (conv2d.py), which can be
+   faster than the replay, so the share is an upper bound.
    What is not GEMM is im2col/col2im, the fused bias+activation pass and layout copies.
 On a shared, busy machine use --threads 1 --cpu-time: the shares stay meaningful when wall-clock times do not.
 

@@ -24,8 +24,9 @@ Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
     dL/dX    = dL/dcols W_mᵀ            (B·Hi·Wi, C_in)        GEMM
     dL/db    = Σ_{b, h, w} dz           (C_out,)
 
-Memory layout as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and returned as a
-transposed view; im2col reads dz in whatever layout it arrives (the likelihood's gradient is NCHW).
+Memory layout and cache blocking as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and
+returned as a transposed view; im2col reads dz in whatever layout it arrives (the likelihood's gradient is NCHW);
+the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
 
 `conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification; `ConvTranspose2d` runs the
 same math on the Numba kernels.
