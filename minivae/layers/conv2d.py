@@ -133,7 +133,7 @@ class Conv2d:
         dW_m, dW_part = np.zeros((O, K), dtype=dy.dtype), np.empty((O, K), dtype=dy.dtype)
         dx = np.empty((B, H, W, C), dtype=dy.dtype) if need_dx else None
         chunks = image_chunks(B, P, self.cols.strides[0])
-        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, K), dy.dtype) if need_dx else None
+        dcols = scratch(self._work, "dcols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
             dz = dy[s].reshape(-1, O, P)

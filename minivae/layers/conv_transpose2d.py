@@ -107,7 +107,7 @@ class ConvTranspose2d:
         y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
         y3 = y.reshape(B, Ho * Wo, C_out).transpose(0, 2, 1)                        # (B, C_out, Ho·Wo) view
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
-        cols = scratch(self._work, "cols", (len(range(B)[chunks[0]]) * P, W_m.shape[1]), W_m.dtype)
+        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
         for s in chunks:
             c = np.matmul(X[s.start * P:s.stop * P], W_m, out=cols[:(s.stop - s.start) * P])
             col2im_kernel(c, self.k, self.stride, self.padding, y[s])
@@ -120,19 +120,19 @@ class ConvTranspose2d:
         B, C_out, Ho, Wo = dy.shape
         C_in, (Hi, Wi) = self.in_ch, self.X_hw
         P = Hi * Wi
-        dz = dy.reshape(B, C_out, Ho * Wo)
-        db_rows = np.empty((B, C_out), dtype=dy.dtype)
-        bias_act_backward_kernel(dz, self.y, self.code, db_rows)
-        dz_nhwc = dz.reshape(B, C_out, Ho, Wo).transpose(0, 2, 3, 1)  # contiguous unless dy came in NCHW
         K = C_out * self.k * self.k
+        db_rows = np.empty((B, C_out), dtype=dy.dtype)
         chunks = image_chunks(B, P, K * dy.itemsize)
-        dcols = scratch(self._work, "dcols", (len(range(B)[chunks[0]]) * P, K), dy.dtype)
+        dcols = scratch(self._work, "dcols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype)
         dW_m, dW_part = np.zeros((C_in, K), dtype=dy.dtype), np.empty((C_in, K), dtype=dy.dtype)
         dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
+            dz = dy[s].reshape(-1, C_out, Ho * Wo)
+            bias_act_backward_kernel(dz, self.y[s], self.code, db_rows[s])
             d = dcols[:rows.stop - rows.start]
-            im2col_kernel(dz_nhwc[s], self.k, self.stride, self.padding, d)
+            dz_nhwc = dz.reshape(-1, C_out, Ho, Wo).transpose(0, 2, 3, 1)  # contiguous unless dy came in NCHW
+            im2col_kernel(dz_nhwc, self.k, self.stride, self.padding, d)
             dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
             if need_dx:
                 np.matmul(d, self.W_m.T, out=dX[rows])
