@@ -29,6 +29,7 @@ def parse():
     p.add_argument("--models", default="conv28,conv64")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--torch-threads", type=int, help="PyTorch's threads (default: --threads)")
+    p.add_argument("--blas-threads", type=int, help="OpenBLAS's threads for minivae (default: --threads)")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--cpu-time", action="store_true",
@@ -41,6 +42,8 @@ args = parse()
 for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(args.threads)
 os.environ["OMP_NUM_THREADS"] = str(max(args.threads, args.torch_threads or 0))  # torch's pool is OpenMP too
+if args.blas_threads:
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
@@ -113,7 +116,8 @@ def compare(name, repeats):
         for k, f in steps.items():
             times[k].append(median_ms(f, max(1, repeats // 3)))
     res = {k: float(np.median(v)) for k, v in times.items()}
-    line = f"{name} B={BATCH[name]}: minivae ({args.threads} threads) {res['minivae']:.1f} ms/step"
+    line = (f"{name} B={BATCH[name]}: minivae ({args.threads} threads, OpenBLAS {os.environ['OPENBLAS_NUM_THREADS']}) "
+            f"{res['minivae']:.1f} ms/step")
     if "torch" in res:
         line += (f", torch ({torch.get_num_threads()} threads) {res['torch']:.1f} ms/step, "
                  f"ratio minivae/torch {res['minivae'] / res['torch']:.2f}")
