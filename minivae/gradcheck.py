@@ -178,7 +178,9 @@ CONV_CONFIGS = [  # (kernel, stride, padding, image H×W): both strides and padd
 
 def conv_layer_check(kind, k, stride, padding, image, activation="tanh", bias=True, seed=0):
     """Max relative error of conv2d_backward / conv_transpose2d_backward (the NumPy specification) against finite
-    differences w.r.t. x, W and b, float64, batch 2 with 2 input and 3 output channels; kind "conv" or "convT"."""
+    differences w.r.t. x, W and b, float64, batch 2 with 2 input and 3 output channels; kind "conv" or "convT".
+    W is scaled like PyTorch's init (1/√(C_in·k²)), keeping pre-activations O(1): larger ones push tanh's higher
+    derivatives, hence the difference quotient's truncation error, up to where near-cancelling dW entries fail."""
     from .layers.conv2d import conv2d_backward, conv2d_forward
     from .layers.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
     forward, backward = ((conv2d_forward, conv2d_backward) if kind == "conv" else
@@ -186,7 +188,7 @@ def conv_layer_check(kind, k, stride, padding, image, activation="tanh", bias=Tr
     rng = np.random.default_rng(seed)
     C_in, C_out = 2, 3
     x = rng.standard_normal((2, C_in, *image))
-    W = rng.standard_normal((C_out, C_in, k, k) if kind == "conv" else (C_in, C_out, k, k)) / k
+    W = rng.standard_normal((C_out, C_in, k, k) if kind == "conv" else (C_in, C_out, k, k)) / np.sqrt(C_in * k * k)
     b = rng.standard_normal(C_out) if bias else np.zeros(C_out)
 
     def f(x, W, b):
