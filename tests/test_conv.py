@@ -239,3 +239,21 @@ def test_torch_fan_in_of_transposed_convolution():
     W = torch.nn.ConvTranspose2d(8, 2, 4).weight
     fan_in, _ = torch.nn.init._calculate_fan_in_and_fan_out(W)
     assert fan_in == 2 * 4 * 4
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_layer_without_bias_matches_reference_with_zero_bias(kind):
+    rng = np.random.default_rng(4)
+    cls, fwd, bwd = ((Conv2d, conv2d_forward, conv2d_backward) if kind == "conv" else
+                     (ConvTranspose2d, conv_transpose2d_forward, conv_transpose2d_backward))
+    layer = cls(2, 3, 3, 2, 1, "tanh", bias=False, rng=rng, dtype=np.float64)
+    x = rng.standard_normal((2, 2, 5, 4))
+    y = layer.forward(x)
+    zero = np.zeros(3)
+    np.testing.assert_allclose(y, fwd(x, layer.params["W"], zero, 2, 1, "tanh"), rtol=1e-12, atol=1e-14)
+    dy = rng.standard_normal(y.shape)
+    dx = layer.backward(dy.copy())
+    dx_ref, dW_ref, _ = bwd(dy, x, layer.params["W"], y, 2, 1, "tanh")
+    assert set(layer.grads) == {"W"}
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(layer.grads["W"], dW_ref, rtol=1e-12, atol=1e-14)
