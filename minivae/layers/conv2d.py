@@ -71,7 +71,7 @@ def scratch(store, name, shape, dtype):
     return a
 
 
-CHUNK_BYTES = 2 ** 21
+CHUNK_BYTES = 2 ** 21  # about one core's L2 cache; 1, 2 and 4 MB measured alike, whole-batch matrices 5–7% slower
 
 
 def image_chunks(B, rows_per_image, row_bytes):
