@@ -117,7 +117,8 @@ def cmd_evaluate(args):
     bits = f"  ({r['bits_per_dim']:.4f} bits/dim)" if r["bits_per_dim"] is not None else ""
     print(f"{r['dataset']} test set, {r['n']} images, checkpoint epoch {r['epoch']}\n"
           f"  ELBO            {r['elbo']:10.3f} nats  (recon {r['recon']:.3f}, KL {r['kl']:.3f})\n"
-          f"  log p(x), K={r['k']:<5d} {-r['nll']:10.3f} nats  ->  NLL {r['nll']:.3f} ± {r['nll_stderr']:.3f} nats{bits}\n"
+          f"  log p(x), K={r['k']:<5d} {-r['nll']:10.3f} nats  ->  "
+          f"NLL {r['nll']:.3f} ± {r['nll_stderr']:.3f} nats{bits}\n"
           f"  active units    {r['active_units']:4d} of {r['latent']}  (Var_x E_q[z_u] > 0.01)\n"
           f"  {r['seconds']:.1f} s, peak memory {r['peak_memory_mb']:.0f} MB ({r['rows']} decoder rows per pass)")
 

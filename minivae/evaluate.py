@@ -21,8 +21,9 @@ layer's output, the likelihood's outputs, their gradient and the repeated x), 20
 784-200-200-50 with a Bernoulli decoder, and the previous pass's arrays are still alive while the next is allocated.
 Measured (tracemalloc, which `evaluate` runs and reports as peak_memory_mb), 784-200-200-50, K = 5000: 27 MB at
 rows = 500, 88 MB at 2000 (the default), 149 MB at 4000 — about 30 KB a row — plus the test set in float64, N·D·8 bytes
-(63 MB for the 10 000 MNIST images). Time: ~7 000 decoder rows/s on one busy core; K = 5000 on the MNIST test set is
-5·10⁷ rows, one to two hours on the 2-core machine.
+(63 MB for the 10 000 MNIST images; 172 MB peak in all, measured, for the whole MNIST test set). Time, one thread:
+31 000 decoder rows/s on a quiet core, 7 000 on one shared with other jobs; K = 5000 on the MNIST test set is 5·10⁷
+rows, from under half an hour to two hours on the 2-core machine depending on its load.
 
 Reproducibility. Example n draws its ε from its own Generator default_rng([seed, 3, n]), so the estimate does not
 depend on `rows` and the first K samples of a K' > K run are those of the K run. Binarized data (training with
