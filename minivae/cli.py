@@ -91,18 +91,9 @@ def cmd_train(args):
 
 
 def cmd_sample(args):
-    from .checkpoint import load_checkpoint
-    from .images import save_grid
+    from .explore import sample
 
-    vae, _, _ = load_checkpoint(args.checkpoint)
-    rng = np.random.default_rng(args.seed)
-    z = rng.standard_normal((args.n, vae.latent)).astype(vae.dtype)
-    lik = vae.likelihood
-    pictures = lik.to_unit(lik.mean(vae.decode(z))).reshape(args.n, *vae.image_shape)
-    try:
-        save_grid(args.out, pictures, ncol=int(math.ceil(math.sqrt(args.n))), scale=2)
-    except OSError as e:
-        raise MinivaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    sample(args.checkpoint, args.out, n=args.n, seed=args.seed)
     print(f"wrote {args.n} samples to {args.out}")
 
 

@@ -9,8 +9,8 @@
                  reconstructions decode(μ(x))
 
 Every function takes a checkpoint (the file or its run directory), writes one PNG to `out` (None: write nothing)
-and returns the pictures as an (N, C, H, W) array in [0, 1]. Decoded pictures are the likelihood's mean
-(e.g. σ(logits) for Bernoulli), never a sample, so they are not speckled. The test images come from the data set the
+and returns the pictures as an (N, C, H, W) array in [0, 1]. Decoded pictures are as pictures.py shows them (the
+likelihood's mode or mean, never a sample). The test images come from the data set the
 checkpoint was trained on (`data_dir` overrides where its files are).
 """
 import math
@@ -23,7 +23,8 @@ from .checkpoint import load_checkpoint
 from .data import load_dataset
 from .errors import MinivaeError
 from .images import save_grid
-from .train import checkpoint_file, model_scale
+from .pictures import data_pictures, decode_pictures, grid_scale, model_scale
+from .train import checkpoint_file
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -45,17 +46,6 @@ def test_images(meta, data_dir=None):
                         n_train=1, n_test=s.get("n_test")).test
 
 
-def decode_pictures(vae, z):
-    """Latent codes (B, Z) -> the likelihood's mean as pictures (B, C, H, W) in [0, 1]."""
-    lik = vae.likelihood
-    return np.clip(lik.to_unit(lik.mean(vae.decode(z.astype(vae.dtype)))), 0, 1).reshape(len(z), *vae.image_shape)
-
-
-def data_pictures(vae, images):
-    """uint8 (or model-scale float) images -> pictures in [0, 1]."""
-    return np.clip(vae.likelihood.to_unit(model_scale(vae, images)), 0, 1).reshape(len(images), *vae.image_shape)
-
-
 def encode_mean(vae, images):
     """μ(x) of q(z|x) for images (B, C, H, W) -> (B, Z)."""
     mu, _ = vae.encode(model_scale(vae, images))
@@ -64,7 +54,7 @@ def encode_mean(vae, images):
 
 def write(out, pictures, ncol, vae):
     if out is not None:
-        save_grid(out, pictures, ncol=ncol, scale=2 if max(vae.image_shape[1:]) <= 32 else 1)
+        save_grid(out, pictures, ncol=ncol, scale=grid_scale(vae))
     return pictures
 
 

@@ -31,6 +31,7 @@ from .errors import MinivaeError
 from .images import save_grid
 from .models import build_model
 from .optim import Adam
+from .pictures import data_pictures, decode_pictures, grid_scale, model_scale
 from .progress import progress_bar
 from .reliability import InterruptGuard, TrainingInterrupted, check_finite_grads, check_finite_loss
 
@@ -49,13 +50,6 @@ def batches(n, batch_size, order=None):
     """Index slices covering 0..n-1 in `order` (default: in sequence), batch_size at a time, the last one smaller."""
     index = np.arange(n) if order is None else order
     return [index[i:i + batch_size] for i in range(0, n, batch_size)]
-
-
-def model_scale(vae, images):
-    """Images as the likelihood models them: uint8 intensities through `from_uint8`; floats are taken as they are."""
-    if images.dtype == np.uint8:
-        return vae.likelihood.from_uint8(images, dtype=vae.dtype)
-    return images.astype(vae.dtype)
 
 
 def prepare_batch(vae, images, rng, binarize):
@@ -81,15 +75,11 @@ def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False):
 
 def write_pictures(vae, out, test_images, rng):
     """samples.png: 64 decoded prior samples; reconstructions.png: 8 test images above their reconstructions."""
-    lik = vae.likelihood
-    scale = 2 if max(vae.image_shape[1:]) <= 32 else 1  # MNIST-sized pictures enlarged, 64 x 64 ones as they are
-    z = rng.standard_normal((64, vae.latent)).astype(vae.dtype)
-    save_grid(out / "samples.png", lik.to_unit(lik.mean(vae.decode(z))).reshape(64, *vae.image_shape), ncol=8,
-              scale=scale)
-    x = model_scale(vae, test_images[:8])
-    mu, _ = vae.encode(x)
-    recon = lik.to_unit(lik.mean(vae.decode(mu))).reshape(8, *vae.image_shape)
-    save_grid(out / "reconstructions.png", np.concatenate([lik.to_unit(x), recon]), ncol=8, scale=scale)
+    save_grid(out / "samples.png", decode_pictures(vae, rng.standard_normal((64, vae.latent))), ncol=8,
+              scale=grid_scale(vae))
+    mu, _ = vae.encode(model_scale(vae, test_images[:8]))
+    save_grid(out / "reconstructions.png", np.concatenate([data_pictures(vae, test_images[:8]),
+                                                           decode_pictures(vae, mu)]), ncol=8, scale=grid_scale(vae))
 
 
 @dataclass

@@ -19,7 +19,7 @@ def test_train_then_sample(tmp_path):
     r = run("sample", "--checkpoint", tmp_path / "run" / "checkpoint.npz", "--n", 9, "--out", tmp_path / "s.png")
     assert r.returncode == 0, r.stderr
     from PIL import Image
-    assert Image.open(tmp_path / "s.png").size == (2 * (3 * 66 + 2), 2 * (3 * 66 + 2))
+    assert Image.open(tmp_path / "s.png").size == (3 * 66 + 2, 3 * 66 + 2)  # 3 x 3 grid of 64 x 64, 2 px gaps
 
 
 def test_gradcheck_json():

@@ -10,7 +10,8 @@ from PIL import Image
 import minivae
 from minivae.cli import main
 from minivae.errors import MinivaeError
-from minivae.explore import decode_pictures, encode_mean, kl_per_dimension, read_pictures
+from minivae.explore import encode_mean, kl_per_dimension, read_pictures
+from minivae.pictures import decode_pictures
 from minivae.plots import nice_ticks
 from minivae.progress import bar_enabled, progress_bar
 from test_data_idx import write_idx_dir
