@@ -29,6 +29,7 @@ from .checkpoint import load_into, read_checkpoint, save_checkpoint
 from .data import Dataset, load_dataset
 from .errors import MinivaeError
 from .images import save_grid
+from .likelihoods import bits_per_dim
 from .models import build_model
 from .optim import Adam
 from .pictures import data_pictures, decode_pictures, grid_scale, model_scale
@@ -61,7 +62,10 @@ def prepare_batch(vae, images, rng, binarize):
 
 
 def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False):
-    """Mean test negative ELBO and its parts (nats per example), with ε from default_rng([seed, 1])."""
+    """Mean test negative ELBO and its parts (nats per example), with ε from default_rng([seed, 1]).
+
+    Where log p is a probability mass (a discrete likelihood; Bernoulli only on binarized data) the loss is also
+    given in bits per dimension, test_loss / (D ln 2)."""
     rng = np.random.default_rng([seed, EVAL_SEED_OFFSET])
     total = np.zeros(3)
     for idx in batches(len(images), batch_size):
@@ -70,7 +74,10 @@ def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False):
         t = vae.forward(x, eps)
         total += [t.loss.sum(), t.recon.sum(), t.kl.sum()]
     loss, recon, kl = total / len(images)
-    return {"test_loss": loss, "recon": recon, "kl": kl}
+    row = {"test_loss": loss, "recon": recon, "kl": kl}
+    if vae.likelihood.discrete and (binarize or vae.likelihood.name != "bernoulli"):
+        row["test_bits_per_dim"] = float(bits_per_dim(loss, int(np.prod(vae.image_shape))))
+    return row
 
 
 def write_pictures(vae, out, test_images, rng):

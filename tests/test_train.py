@@ -51,3 +51,11 @@ def test_binarized_evaluation_is_reproducible(tmp_path, mnist_dir):
     b = evaluate_elbo(result.vae, test, seed=0, binarize=True)
     assert a == b
     assert abs(a["test_loss"] - result.metrics[0]["test_loss"]) < 1e-9
+
+
+def test_bits_per_dim_only_for_probability_masses(tmp_path):
+    grey = train(tmp_path / "grey", epochs=1, **TINY).metrics[0]
+    binary = train(tmp_path / "binary", epochs=1, binarize=True, **TINY).metrics[0]
+    assert "test_bits_per_dim" not in grey, "grayscale Bernoulli is a cross-entropy, not a mass: no bits/dim"
+    D = 3 * 64 * 64
+    assert abs(binary["test_bits_per_dim"] - binary["test_loss"] / (D * np.log(2))) < 1e-12
