@@ -147,7 +147,8 @@ def wrap(layer, label, table):
 def conv_gemms(layer, need_dx):
     """The GEMMs this conv layer ran in its last step, as closures on arrays of the same shapes, and their FLOPs."""
     if isinstance(layer, Conv2d):
-        cols, W_m = layer.cols, layer.W_m                         # (M, K), (O, K)
+        W_m = layer.W_m                                           # (O, K)
+        cols = np.ones((layer.y.shape[0] * layer.y.shape[2], W_m.shape[1]), np.float32)  # (M = B·Ho·Wo, K)
         dz = np.ones((cols.shape[0], W_m.shape[0]), np.float32)  # (M, O)
         gemms = [lambda: cols @ W_m.T, lambda: dz.T @ cols] + ([lambda: dz @ W_m] if need_dx else [])
     else:

@@ -22,7 +22,9 @@ a reshape to a vector (Flatten) puts it back into NCHW order. So the data are co
 Cache blocking: `Conv2d` runs the lines above on a few images at a time (`image_chunks`, ~2 MB of im2col rows), so
 that what one line writes is still in the core's cache when the next line reads it. Restricting the GEMMs to a
 chunk's rows changes nothing in the math; dL/dW = Σ_chunks dz_chunkᵀ cols_chunk. It made the step 5–7% faster than
-whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py).
+whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py). The backward recomputes each
+chunk's im2col instead of keeping the forward's: that took no measurable time (the stored matrix would have to come
+back from memory anyway) and saves its memory, 34 MB for conv64's second layer at batch 64, 260 MB at batch 500.
 
 `conv2d_forward` / `conv2d_backward` are the NumPy specification; `Conv2d` runs the same math on the Numba kernels.
 """
@@ -111,35 +113,40 @@ class Conv2d:
         Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
         P = Ho * Wo                                                         # output pixels per image
         W_m = weight_matrix(self.params["W"])
-        cols = scratch(self._work, "cols", (B * P, W_m.shape[1]), W_m.dtype)  # kept for dL/dW
         z = np.empty((B * P, O), dtype=W_m.dtype)                           # rows (b, ho, wo): NHWC
         y = z.reshape(B, P, O).transpose(0, 2, 1)                           # (B, O, Ho·Wo) view for the fused pass
         x_nhwc = x.transpose(0, 2, 3, 1)
-        for s in image_chunks(B, P, cols.strides[0]):
+        chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
+        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
+        for s in chunks:
             rows = slice(s.start * P, s.stop * P)
-            im2col_kernel(x_nhwc[s], self.k, self.stride, self.padding, cols[rows])
-            np.matmul(cols[rows], W_m.T, out=z[rows])
+            c = cols[:rows.stop - rows.start]
+            im2col_kernel(x_nhwc[s], self.k, self.stride, self.padding, c)
+            np.matmul(c, W_m.T, out=z[rows])
             bias_act_forward_kernel(y[s], self._bias(), self.code)
-        self.x_shape, self.cols, self.W_m, self.y = x.shape, cols, W_m, y
+        self.x_nhwc, self.W_m, self.y = x_nhwc, W_m, y
         return y.reshape(B, O, Ho, Wo)
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
         B, O, Ho, Wo = dy.shape
         P = Ho * Wo
-        _, C, H, W = self.x_shape
-        K = self.cols.shape[1]
+        _, H, W, C = self.x_nhwc.shape
+        K = self.W_m.shape[1]
         db_rows = np.empty((B, O), dtype=dy.dtype)
         dW_m, dW_part = np.zeros((O, K), dtype=dy.dtype), np.empty((O, K), dtype=dy.dtype)
         dx = np.empty((B, H, W, C), dtype=dy.dtype) if need_dx else None
-        chunks = image_chunks(B, P, self.cols.strides[0])
-        dcols = scratch(self._work, "dcols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype) if need_dx else None
+        chunks = image_chunks(B, P, K * dy.itemsize)
+        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype)
+        dcols = scratch(self._work, "dcols", cols.shape, dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
             dz = dy[s].reshape(-1, O, P)
             bias_act_backward_kernel(dz, self.y[s], self.code, db_rows[s])
             dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(-1, O)  # (rows, O); no copy if dy is NHWC
-            dW_m += np.matmul(dz.T, self.cols[rows], out=dW_part)
+            c = cols[:rows.stop - rows.start]
+            im2col_kernel(self.x_nhwc[s], self.k, self.stride, self.padding, c)  # recomputed, see module doc
+            dW_m += np.matmul(dz.T, c, out=dW_part)
             if need_dx:
                 d = np.matmul(dz, self.W_m, out=dcols[:rows.stop - rows.start])
                 col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
