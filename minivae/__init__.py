@@ -7,10 +7,11 @@ Losses are in nats per example (summed over the D values, averaged over the batc
 """
 import os
 
-# Numba's OpenMP threads spin after each parallel kernel and then fight OpenBLAS's threads for the two cores: the
-# GEMM right after a fused kernel ran 15x slower in our measurements. Passive waiting removes that; it must be set
-# before the OpenMP runtime loads, hence here. A user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Numba's parallel kernels run on its "workqueue" threading layer, not OpenMP: with the OpenMP layer loaded beside
+# OpenBLAS's own threads, the MLP train step took 150 ms instead of 8 ms on an idle 2-core machine (both thread pools
+# contend after every kernel; OMP_WAIT_POLICY=PASSIVE did not cure it). It must be chosen before Numba starts its
+# threads, hence here. A user's own setting wins.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 # The Python API, one function per command (same names and options as the CLI):
 #     minivae.train(out, dataset=..., epochs=..., resume=...)      minivae train
