@@ -8,8 +8,8 @@ Losses are in nats per example (summed over the D values, averaged over the batc
 import os
 
 # Numba's parallel kernels run on its "workqueue" threading layer, not OpenMP: with the OpenMP layer loaded beside
-# OpenBLAS's own threads, the MLP train step took 150 ms instead of 8 ms on an idle 2-core machine (both thread pools
-# contend after every kernel; OMP_WAIT_POLICY=PASSIVE did not cure it). It must be chosen before Numba starts its
+# OpenBLAS's own threads, the MLP train step took 150 ms instead of 8 ms on a busy 2-core machine, measured back to
+# back (both thread pools contend after every kernel; OMP_WAIT_POLICY=PASSIVE did not cure it). It must be chosen before Numba starts its
 # threads, hence here. A user's own setting wins.
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
