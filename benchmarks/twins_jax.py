@@ -18,24 +18,7 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-# Same table as twins_torch.ARCHS (kept separate so each twin imports only its own framework).
-# name -> (latent Z, input shape of one example, encoder spec, decoder spec); every conv is k=4, stride 2, padding 1.
-ARCHS = {
-    "mlp": (20, (784,),
-            [("dense", 784, 400, "relu"), ("dense", 400, 2 * 20, None)],
-            [("dense", 20, 400, "relu"), ("dense", 400, 784, None)]),
-    "conv28": (16, (1, 28, 28),
-               [("conv", 1, 32, "relu"), ("conv", 32, 64, "relu"), ("flatten",),
-                ("dense", 3136, 256, "relu"), ("dense", 256, 2 * 16, None)],
-               [("dense", 16, 256, "relu"), ("dense", 256, 3136, "relu"), ("reshape", (64, 7, 7)),
-                ("convT", 64, 32, "relu"), ("convT", 32, 1, None)]),
-    "conv64": (32, (3, 64, 64),
-               [("conv", 3, 32, "relu"), ("conv", 32, 64, "relu"), ("conv", 64, 128, "relu"),
-                ("conv", 128, 256, "relu"), ("flatten",), ("dense", 4096, 2 * 32, None)],
-               [("dense", 32, 4096, "relu"), ("reshape", (256, 4, 4)), ("convT", 256, 128, "relu"),
-                ("convT", 128, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 3, None)]),
-}
-K, STRIDE, PAD = 4, 2, 1
+from archs import ARCHS, K, PAD, STRIDE  # noqa: E402  (benchmarks/ is on sys.path wherever the twins are imported)
 
 
 def init_params(name, *, seed=0, dtype=np.float32):

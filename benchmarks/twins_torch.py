@@ -23,24 +23,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-# name -> (latent Z, input shape of one example, encoder spec, decoder spec).
-# A spec entry is ("dense", I, O, act) | ("conv", C_in, C_out, act) | ("convT", C_in, C_out, act)
-# | ("flatten",) | ("reshape", shape); every conv is k=4, stride 2, padding 1 (halves / doubles H and W).
-ARCHS = {
-    "mlp": (20, (784,),
-            [("dense", 784, 400, "relu"), ("dense", 400, 2 * 20, None)],
-            [("dense", 20, 400, "relu"), ("dense", 400, 784, None)]),
-    "conv28": (16, (1, 28, 28),
-               [("conv", 1, 32, "relu"), ("conv", 32, 64, "relu"), ("flatten",),
-                ("dense", 3136, 256, "relu"), ("dense", 256, 2 * 16, None)],
-               [("dense", 16, 256, "relu"), ("dense", 256, 3136, "relu"), ("reshape", (64, 7, 7)),
-                ("convT", 64, 32, "relu"), ("convT", 32, 1, None)]),
-    "conv64": (32, (3, 64, 64),
-               [("conv", 3, 32, "relu"), ("conv", 32, 64, "relu"), ("conv", 64, 128, "relu"),
-                ("conv", 128, 256, "relu"), ("flatten",), ("dense", 4096, 2 * 32, None)],
-               [("dense", 32, 4096, "relu"), ("reshape", (256, 4, 4)), ("convT", 256, 128, "relu"),
-                ("convT", 128, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 3, None)]),
-}
+from archs import ARCHS  # noqa: E402  (benchmarks/ is on sys.path wherever the twins are imported)
 
 
 def _layer(entry):
