@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..activations import sigmoid, softplus
-from .support import check_unit_interval, unit_from_uint8
+from .support import Likelihood
 
 
 def bernoulli_log_prob(logits, x):
@@ -59,22 +59,12 @@ def bernoulli_nll_kernel(logits, x, e, log1p_e, scale, nll, dlogits):
         nll[b] = acc
 
 
-class Bernoulli:
+class Bernoulli(Likelihood):
     """p(x|l) = Π_D σ(l)^x (1 − σ(l))^{1−x}; one logit per value; data in [0, 1]."""
 
     name = "bernoulli"
     outputs_per_value = 1
     discrete = True  # a mass on binarized data; see the module docstring
-
-    def options(self):
-        return {}
-
-    def check_data(self, x):
-        check_unit_interval(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities 0..255 -> [0, 1]."""
-        return unit_from_uint8(images, dtype)
 
     log_prob = staticmethod(bernoulli_log_prob)
     log_prob_backward = staticmethod(bernoulli_log_prob_backward)

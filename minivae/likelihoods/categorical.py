@@ -14,7 +14,7 @@ Pictures: `mean` is the expected intensity Σ_j softmax_j · j/255; `mode` the m
 import numpy as np
 from numba import njit, prange
 
-from .support import LEVELS, check_8bit_grid, level_index, unit_from_uint8
+from .support import LEVELS, Likelihood, check_8bit_grid, level_index
 
 
 def log_softmax(logits):
@@ -70,22 +70,15 @@ def categorical_nll_kernel(out, x, scale, nll, dout):
             dout[b, int(np.rint(x[b, d] * (LEVELS - 1))) * D + d] -= scale
 
 
-class Categorical:
+class Categorical(Likelihood):
     """p(x|l) = Π_D softmax(l_{·,d})_{i_d}; 256 logits per value; data: 8-bit levels i/255."""
 
     name = "categorical"
     outputs_per_value = LEVELS
     discrete = True
 
-    def options(self):
-        return {}
-
     def check_data(self, x):
         check_8bit_grid(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities i -> i/255 (the class index is recovered as round(255·x))."""
-        return unit_from_uint8(images, dtype)
 
     log_prob = staticmethod(categorical_log_prob)
     log_prob_backward = staticmethod(categorical_log_prob_backward)

@@ -28,7 +28,7 @@ x = log(1 + u(e^l − 1)) / l, u ~ U(0, 1).
 import numpy as np
 from numba import njit, prange
 
-from .support import check_unit_interval, unit_from_uint8
+from .support import Likelihood
 from ..activations import sigmoid, softplus
 
 TAYLOR_BELOW = 0.1  # |l| below which log C and its derivative use the series
@@ -96,22 +96,12 @@ def continuous_bernoulli_nll_kernel(logits, x, scale, nll, dlogits):
         nll[b] = acc
 
 
-class ContinuousBernoulli:
+class ContinuousBernoulli(Likelihood):
     """p(x|l) = Π_D C(σ(l)) σ(l)ˣ (1 − σ(l))¹⁻ˣ; one logit per value; data in [0, 1] (a density)."""
 
     name = "continuous-bernoulli"
     outputs_per_value = 1
     discrete = False
-
-    def options(self):
-        return {}
-
-    def check_data(self, x):
-        check_unit_interval(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities i -> i/255."""
-        return unit_from_uint8(images, dtype)
 
     log_prob = staticmethod(continuous_bernoulli_log_prob)
     log_prob_backward = staticmethod(continuous_bernoulli_log_prob_backward)

@@ -44,7 +44,7 @@ from numba import njit, prange
 
 from ..activations import sigmoid, softplus
 from ..errors import MinivaeError
-from .support import LEVELS, check_8bit_grid, level_index, unit_from_uint8
+from .support import LEVELS, Likelihood, check_8bit_grid, level_index
 
 HALF_BIN = 0.5 / (LEVELS - 1)  # δ: half the distance between two levels i/255
 LN2 = math.log(2.0)
@@ -166,7 +166,7 @@ def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
         nll[b] = acc
 
 
-class DiscretizedLogistic:
+class DiscretizedLogistic(Likelihood):
     """Mixture of K discretized logistics per value; 3K outputs per value; data: 8-bit levels i/255 (a mass)."""
 
     name = "discretized-logistic"
@@ -183,10 +183,6 @@ class DiscretizedLogistic:
 
     def check_data(self, x):
         check_8bit_grid(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities i -> i/255 (the level is recovered as round(255·x))."""
-        return unit_from_uint8(images, dtype)
 
     def log_prob(self, out, x):
         return discretized_logistic_log_prob(out, x, self.components)

@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..errors import MinivaeError
-from .support import LEVELS, check_unit_interval, unit_from_uint8
+from .support import LEVELS, Likelihood
 
 LOG_2PI = math.log(2 * math.pi)
 BIN_VARIANCE = 1.0 / (12 * (LEVELS - 1) ** 2)  # the variance of U(−½, ½)/255, one 8-bit bin
@@ -72,7 +72,7 @@ def normal_fixed_nll_kernel(mu, x, variance, scale, nll, dmu):
         nll[b] = acc
 
 
-class NormalFixed:
+class NormalFixed(Likelihood):
     """p(x|μ) = Π_D N(x; μ, σ²) with a fixed σ² (`variance`); one output per value; data in [0, 1]."""
 
     name = "normal-fixed"
@@ -86,13 +86,6 @@ class NormalFixed:
 
     def options(self):
         return {"variance": self.variance}
-
-    def check_data(self, x):
-        check_unit_interval(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities i -> i/255."""
-        return unit_from_uint8(images, dtype)
 
     def log_prob(self, mu, x):
         return normal_fixed_log_prob(mu, x, self.variance)
@@ -167,7 +160,7 @@ def normal_nll_kernel(out, x, log_floor, scale, nll, dout):
         nll[b] = acc
 
 
-class Normal:
+class Normal(Likelihood):
     """p(x|μ, s) = Π_D N(x; μ, σ²_min + e^s); two outputs per value [μ | s]; data in [0, 1]."""
 
     name = "normal"
@@ -182,13 +175,6 @@ class Normal:
 
     def options(self):
         return {"variance_floor": self.variance_floor}
-
-    def check_data(self, x):
-        check_unit_interval(self.name, x)
-
-    def from_uint8(self, images, dtype=np.float32):
-        """8-bit intensities i -> i/255."""
-        return unit_from_uint8(images, dtype)
 
     def log_prob(self, out, x):
         return normal_log_prob(out, x, self.log_floor)

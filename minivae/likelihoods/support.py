@@ -61,3 +61,19 @@ def check_8bit_grid(name, x):
 def level_index(x):
     """Data i/255 -> the integer level i (int64), rounding away float32's representation error."""
     return np.rint(np.asarray(x, dtype=np.float64) * (LEVELS - 1)).astype(np.int64)
+
+
+class Likelihood:
+    """What every likelihood shares: data are 8-bit images as i/255 (`from_uint8`), checked to lie in [0, 1]
+    (`check_data`; the 8-bit likelihoods narrow it to the 256 levels), and no hyperparameters (`options`) unless a
+    subclass has some. The math (log_prob, its gradient, the kernel) is each subclass's own."""
+
+    def options(self):
+        return {}
+
+    def check_data(self, x):
+        check_unit_interval(self.name, x)
+
+    def from_uint8(self, images, dtype=np.float32):
+        """8-bit intensities i -> i/255 in [0, 1]."""
+        return unit_from_uint8(images, dtype)
