@@ -7,11 +7,23 @@ Losses are in nats per example (summed over the D values, averaged over the batc
 """
 import os
 
-# Numba's parallel kernels run on its "workqueue" threading layer, not OpenMP: with the OpenMP layer loaded beside
-# OpenBLAS's own threads, the MLP train step took 150 ms instead of 8 ms on a busy 2-core machine, measured back to
-# back (both thread pools contend after every kernel; OMP_WAIT_POLICY=PASSIVE did not cure it). It must be chosen before Numba starts its
-# threads, hence here. A user's own setting wins.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+import numba
+
+# Numba's parallel kernels run on its OpenMP threading layer, and its OpenMP threads *sleep* between kernels
+# (OMP_WAIT_POLICY=passive). Measured on this 2-core machine, MLP train step (benchmarks/compare.py): OpenMP passive
+# 4.5 ms, Numba's "workqueue" layer 5.6 ms (its every launch costs ~90 µs, OpenMP's ~2-25 µs), OpenMP with its
+# default spinning threads 150 ms: spinning OpenMP threads and OpenBLAS's threads take each other's cores after
+# every kernel. With one core kept busy by another process: passive 13.3 ms, workqueue 14.6 ms.
+# The policy is read once, when Numba's OpenMP runtime starts, so we start Numba's threads here with the policy set
+# and then restore the environment: other OpenMP runtimes loaded later (PyTorch's own copy) see the user's setting.
+# A user's own NUMBA_THREADING_LAYER / OMP_WAIT_POLICY win; without libgomp Numba falls back to tbb or workqueue.
+os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
+numba.config.THREADING_LAYER_PRIORITY = os.environ["NUMBA_THREADING_LAYER_PRIORITY"].split()  # if Numba came first
+_user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
+os.environ["OMP_WAIT_POLICY"] = _user_wait_policy or "passive"
+numba.get_num_threads()  # starts the thread pool (and the OpenMP runtime) now
+if _user_wait_policy is None:
+    del os.environ["OMP_WAIT_POLICY"]
 
 # The Python API, one function per command (same names and options as the CLI):
 #     minivae.train(out, dataset=..., epochs=..., resume=...)      minivae train
@@ -20,7 +32,7 @@ os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 #     minivae.load_checkpoint(path) -> (vae, arrays, meta)         minivae.gradcheck() -> [(check, max rel error)]
 # `train`, `evaluate` and `gradcheck` are also module names; the functions win as attributes of the package, so
 # reach the modules with `from minivae.train import ...` (or sys.modules["minivae.train"]), not `import ... as`.
-from .errors import MinivaeError  # noqa: E402  (after OMP_WAIT_POLICY)
+from .errors import MinivaeError  # noqa: E402  (after the thread pool)
 from .checkpoint import load_checkpoint  # noqa: E402
 from .train import train  # noqa: E402
 from .explore import interpolate, manifold, reconstruct, sample, traverse  # noqa: E402
