@@ -74,7 +74,7 @@ def layer_checks(seed=0):
     rng = np.random.default_rng(seed)
     results = []
     for act in ACTIVATIONS:
-        z, b = away_from_zero(rng, (3, 4, 2)), np.zeros(4)
+        z, b = away_from_zero(rng, (3, 2, 4)), np.zeros(4)  # (N, S, C), channels last
         errs = check_function(lambda z, b: bias_act_forward(z, b, act),
                               lambda dy, z, b: bias_act_backward(dy, bias_act_forward(z, b, act), act), [z, b])
         results.append((f"activation {act} (z, b)", max(errs.values())))

@@ -31,7 +31,7 @@ back from memory anyway) and saves its memory, 34 MB for conv64's second layer a
 import numpy as np
 
 from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
-                           bias_act_forward_kernel)
+                           bias_act_forward_kernel, bias_grad)
 from ..errors import MinivaeError
 from .dense import uniform_init
 from .im2col import (col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference,
@@ -43,16 +43,15 @@ def conv2d_forward(x, W, b, stride, padding, activation):
     B, O, k = x.shape[0], W.shape[0], W.shape[2]
     Ho, Wo = conv_output_shape(x.shape, k, stride, padding)
     z = im2col_reference(x, k, stride, padding) @ weight_matrix(W).T                  # (B·Ho·Wo, O)
-    z = z.reshape(B, Ho * Wo, O).transpose(0, 2, 1)                                  # (B, O, Ho·Wo)
-    return bias_act_forward(z, b, activation).reshape(B, O, Ho, Wo)
+    return bias_act_forward(z, b, activation).reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2)
 
 
 def conv2d_backward(dy, x, W, y, stride, padding, activation):
     """Given dL/dy (B, O, Ho, Wo) and the forward's y: returns dL/dx, dL/dW, dL/db (formulas in the module doc)."""
     B, O, Ho, Wo = dy.shape
     k = W.shape[2]
-    dz, db = bias_act_backward(dy.reshape(B, O, -1), y.reshape(B, O, -1), activation)
-    dz = dz.transpose(0, 2, 1).reshape(B * Ho * Wo, O)                              # rows (b, ho, wo)
+    dz, db = bias_act_backward(dy.transpose(0, 2, 3, 1), y.transpose(0, 2, 3, 1), activation)  # NHWC
+    dz = dz.reshape(B * Ho * Wo, O)                                                  # rows (b, ho, wo)
     cols = im2col_reference(x, k, stride, padding)
     dW = weight_from_matrix(dz.T @ cols, W.shape)
     dx = col2im_reference(dz @ weight_matrix(W), x.shape, k, stride, padding)
@@ -113,8 +112,8 @@ class Conv2d:
         Ho, Wo = conv_output_shape(x.shape, self.k, self.stride, self.padding)
         P = Ho * Wo                                                         # output pixels per image
         W_m = weight_matrix(self.params["W"])
-        z = np.empty((B * P, O), dtype=W_m.dtype)                           # rows (b, ho, wo): NHWC
-        y = z.reshape(B, P, O).transpose(0, 2, 1)                           # (B, O, Ho·Wo) view for the fused pass
+        y = np.empty((B, P, O), dtype=W_m.dtype)                            # NHWC: rows (b, ho·wo)
+        z = y.reshape(B * P, O)
         x_nhwc = x.transpose(0, 2, 3, 1)
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
         cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
@@ -125,7 +124,7 @@ class Conv2d:
             np.matmul(c, W_m.T, out=z[rows])
             bias_act_forward_kernel(y[s], self._bias(), self.code)
         self.x_nhwc, self.W_m, self.y = x_nhwc, W_m, y
-        return y.reshape(B, O, Ho, Wo)
+        return y.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2)                # logically NCHW, stored NHWC
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
@@ -133,7 +132,7 @@ class Conv2d:
         P = Ho * Wo
         _, H, W, C = self.x_nhwc.shape
         K = self.W_m.shape[1]
-        db_rows = np.empty((B, O), dtype=dy.dtype)
+        db = np.zeros(O, dtype=dy.dtype)
         dW_m, dW_part = np.zeros((O, K), dtype=dy.dtype), np.empty((O, K), dtype=dy.dtype)
         dx = np.empty((B, H, W, C), dtype=dy.dtype) if need_dx else None
         chunks = image_chunks(B, P, K * dy.itemsize)
@@ -141,9 +140,10 @@ class Conv2d:
         dcols = scratch(self._work, "dcols", cols.shape, dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
-            dz = dy[s].reshape(-1, O, P)
-            bias_act_backward_kernel(dz, self.y[s], self.code, db_rows[s])
-            dz = np.ascontiguousarray(dz.transpose(0, 2, 1)).reshape(-1, O)  # (rows, O); no copy if dy is NHWC
+            dz = dy[s].reshape(-1, O, P).transpose(0, 2, 1)                  # (images, P, O): NHWC view
+            bias_act_backward_kernel(dz, self.y[s], self.code)
+            dz = np.ascontiguousarray(dz).reshape(-1, O)                     # (rows, O); no copy if dy is NHWC
+            db += bias_grad(dz)
             c = cols[:rows.stop - rows.start]
             im2col_kernel(self.x_nhwc[s], self.k, self.stride, self.padding, c)  # recomputed, see module doc
             dW_m += np.matmul(dz.T, c, out=dW_part)
@@ -152,5 +152,5 @@ class Conv2d:
                 col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
         np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
         if "b" in self.grads:
-            np.sum(db_rows, axis=0, out=self.grads["b"])
+            np.copyto(self.grads["b"], db)
         return dx.transpose(0, 3, 1, 2) if need_dx else None                # logically NCHW, stored NHWC

@@ -34,7 +34,7 @@ same math on the Numba kernels.
 import numpy as np
 
 from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
-                           bias_act_forward_kernel)
+                           bias_act_forward_kernel, bias_grad)
 from ..errors import MinivaeError
 from .conv2d import check_image, image_chunks, scratch
 from .dense import uniform_init
@@ -62,7 +62,7 @@ def conv_transpose2d_forward(x, W, b, stride, padding, activation):
     Ho, Wo = conv_transpose_output_shape(x.shape, k, stride, padding)
     X = x.transpose(0, 2, 3, 1).reshape(B * Hi * Wi, C_in)
     z = col2im_reference(X @ weight_matrix(W), (B, C_out, Ho, Wo), k, stride, padding)
-    return bias_act_forward(z.reshape(B, C_out, -1), b, activation).reshape(B, C_out, Ho, Wo)
+    return bias_act_forward(z.transpose(0, 2, 3, 1), b, activation).transpose(0, 3, 1, 2)
 
 
 def conv_transpose2d_backward(dy, x, W, y, stride, padding, activation):
@@ -70,8 +70,8 @@ def conv_transpose2d_backward(dy, x, W, y, stride, padding, activation):
     B, C_out, Ho, Wo = dy.shape
     _, C_in, Hi, Wi = x.shape
     k = W.shape[2]
-    dz, db = bias_act_backward(dy.reshape(B, C_out, -1), y.reshape(B, C_out, -1), activation)
-    dcols = im2col_reference(dz.reshape(dy.shape), k, stride, padding)
+    dz, db = bias_act_backward(dy.transpose(0, 2, 3, 1), y.transpose(0, 2, 3, 1), activation)  # NHWC
+    dcols = im2col_reference(dz.transpose(0, 3, 1, 2), k, stride, padding)
     X = x.transpose(0, 2, 3, 1).reshape(B * Hi * Wi, C_in)
     dW = weight_from_matrix(X.T @ dcols, W.shape)
     dx = (dcols @ weight_matrix(W).T).reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2)
@@ -105,7 +105,7 @@ class ConvTranspose2d:
         X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * P, C_in)      # no copy if x is NHWC
         W_m = weight_matrix(self.params["W"])
         y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
-        y3 = y.reshape(B, Ho * Wo, C_out).transpose(0, 2, 1)                        # (B, C_out, Ho·Wo) view
+        y3 = y.reshape(B, Ho * Wo, C_out)                                           # rows (b, ho·wo)
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
         cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
         for s in chunks:
@@ -121,22 +121,23 @@ class ConvTranspose2d:
         C_in, (Hi, Wi) = self.in_ch, self.X_hw
         P = Hi * Wi
         K = C_out * self.k * self.k
-        db_rows = np.empty((B, C_out), dtype=dy.dtype)
+        db = np.zeros(C_out, dtype=dy.dtype)
         chunks = image_chunks(B, P, K * dy.itemsize)
         dcols = scratch(self._work, "dcols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype)
         dW_m, dW_part = np.zeros((C_in, K), dtype=dy.dtype), np.empty((C_in, K), dtype=dy.dtype)
         dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
-            dz = dy[s].reshape(-1, C_out, Ho * Wo)
-            bias_act_backward_kernel(dz, self.y[s], self.code, db_rows[s])
+            dz = dy[s].transpose(0, 2, 3, 1)                       # NHWC view; contiguous unless dy came in NCHW
+            bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
+                                     self.code)                    # the same memory as dz, viewed (images, P, C)
+            db += bias_grad(dz)
             d = dcols[:rows.stop - rows.start]
-            dz_nhwc = dz.reshape(-1, C_out, Ho, Wo).transpose(0, 2, 3, 1)  # contiguous unless dy came in NCHW
-            im2col_kernel(dz_nhwc, self.k, self.stride, self.padding, d)
+            im2col_kernel(dz, self.k, self.stride, self.padding, d)
             dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
             if need_dx:
                 np.matmul(d, self.W_m.T, out=dX[rows])
         np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
         if "b" in self.grads:
-            np.sum(db_rows, axis=0, out=self.grads["b"])
+            np.copyto(self.grads["b"], db)
         return dX.reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2) if need_dx else None

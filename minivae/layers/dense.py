@@ -11,18 +11,17 @@ The products stay on BLAS; the bias add, activation and their backward run in on
 import numpy as np
 
 from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
-                           bias_act_forward_kernel)
+                           bias_act_forward_kernel, bias_grad)
 
 
 def dense_forward(x, W, b, activation):
     """y = f(x W + b).   x: (B, I), W: (I, O), b: (O,) -> y: (B, O)."""
-    return bias_act_forward((x @ W)[:, :, None], b, activation)[:, :, 0]
+    return bias_act_forward(x @ W, b, activation)
 
 
 def dense_backward(dy, x, W, y, activation):
     """Given dL/dy (B, O) and the forward's y: returns dL/dx = dz Wᵀ, dL/dW = xᵀ dz, dL/db = Σ_B dz."""
-    dz, db = bias_act_backward(dy[:, :, None], y[:, :, None], activation)
-    dz = dz[:, :, 0]
+    dz, db = bias_act_backward(dy, y, activation)
     return dz @ W.T, x.T @ dz, db
 
 
@@ -48,15 +47,14 @@ class Dense:
     def forward(self, x):
         W, b = self.params["W"], self.params["b"]
         y = x @ W
-        bias_act_forward_kernel(y[:, :, None], b, self.code)
+        bias_act_forward_kernel(y[None], b, self.code)
         self.x, self.y = x, y
         return y
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) (the caller no longer needs it)."""
-        db_rows = np.empty_like(dy)
-        bias_act_backward_kernel(dy[:, :, None], self.y[:, :, None], self.code, db_rows)
+        bias_act_backward_kernel(dy[None], self.y[None], self.code)
         dz = dy
         np.matmul(self.x.T, dz, out=self.grads["W"])
-        np.sum(db_rows, axis=0, out=self.grads["b"])
+        self.grads["b"][...] = bias_grad(dz)
         return dz @ self.params["W"].T if need_dx else None
