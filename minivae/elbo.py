@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .flat import pack
 from .gaussian import sample_kl_backward_kernel, sample_kl_kernel
 
 
@@ -42,10 +43,14 @@ class VAE:
 
     `image_shape` is the data's (C, H, W); the encoder receives x reshaped to `encoder_input_shape` (flat for an MLP,
     (C, H, W) for a convolutional encoder). `config` holds the arguments that rebuild the model (checkpoints).
+    All parameters live in one flat buffer, all gradients in another (flat.py), so that the optimizer makes one pass.
     """
 
     def __init__(self, encoder, decoder, likelihood, latent, image_shape, encoder_input_shape, config):
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        layers = [*encoder.layers, *decoder.layers]
+        pack([layer.params for layer in layers])
+        pack([layer.grads for layer in layers])
         self.latent, self.image_shape, self.encoder_input_shape = latent, tuple(image_shape), tuple(encoder_input_shape)
         self.config = config
 

@@ -87,6 +87,7 @@ def test_adam_kernel(n, t, dtype, seed):
     m, v = rng.standard_normal(n).astype(dtype) * 0.1, rng.random(n).astype(dtype) * 0.1
     ref = [a.copy() for a in (theta, m, v)]
     adam_update(ref[0], g, ref[1], ref[2], t, 1e-3, 0.9, 0.999, 1e-8)
-    adam_kernel(theta, g, m, v, 1e-3 / (1 - 0.9 ** t), 0.9, 0.999, 1 / np.sqrt(1 - 0.999 ** t), 1e-8)
+    f = theta.dtype.type
+    adam_kernel(theta, g, m, v, f(1e-3 / (1 - 0.9 ** t)), f(0.9), f(0.999), f(1 / np.sqrt(1 - 0.999 ** t)), f(1e-8))
     for name, got, want in zip(("theta", "m", "v"), (theta, m, v), ref):
         assert_close(name, got, want, dtype)
