@@ -30,6 +30,9 @@ import os
 import sys
 import time
 
+# The twins (this folder) and minivae (its parent), for this process and the spawned workers alike.
+sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+
 BATCH = {"mlp": 128, "conv28": 128, "conv64": 64}
 IMAGE_SHAPE = {"mlp": (1, 28, 28), "conv28": (1, 28, 28), "conv64": (3, 64, 64)}
 LATENT = {"mlp": 20, "conv28": 16, "conv64": 32}
@@ -129,6 +132,7 @@ def make_minivae(model, dtype, params0, x, eps):
 def make_torch(model, dtype, params0, x, eps):
     import torch
     import twins_torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # set by set_threads
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     twin = twins_torch.load_minivae_params(twins_torch.build_model(model, dtype=tdtype), params0)
     opt = twins_torch.make_optimizer(twin, lr=1e-3)
@@ -217,49 +221,92 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
+# Pause before each block: the threads of the framework that ran last (OpenBLAS's spin up to ~0.1 s after a GEMM)
+# must go to sleep before the next one is timed.
+SETTLE_S = 0.3
+
+
+def serve(conn, fw, model, dtype, params0, x, eps, warmup):
+    """A worker process's loop: build `fw`'s step, run the first step and the warm-up, report; then run and time
+    blocks of steps on request ((n, budget_s) -> list of seconds) until it receives None."""
+    try:
+        step = MAKERS[fw](model, dtype, params0, x, eps)
+        first = step()  # the first step from the shared start: the losses must agree across frameworks
+        for _ in range(warmup - 1):
+            step()
+    except Exception as err:  # a framework that cannot run this cell is reported, not fatal
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+        return
+    conn.send(("ok", first, runtime_note(fw)))
+    while (request := conn.recv()) is not None:
+        n, budget = request
+        step()  # untimed: wakes this framework's thread pool after the others ran
+        t_block, times = time.perf_counter(), []
+        for i in range(n):
+            times.append(_timed(step))
+            if i >= 1 and time.perf_counter() - t_block > budget:
+                break
+        conn.send(times)
+
+
+def runtime_note(fw):
+    """What a worker should report about its threads (minivae: Numba's threading layer)."""
+    if fw != "minivae":
+        return None
+    import numba
+    return f"numba {numba.__version__}, threading layer {numba.threading_layer()}"
+
+
 def bench_cell(model, dtype, frameworks, args, notes):
-    """Warm up every framework, then time passes of blocks. Returns {framework: (times_s, first_loss)}."""
+    """Warm up every framework, then time passes of blocks. Returns {framework: (times_s, first_loss)}.
+
+    Each framework runs in its own process (multiprocessing, spawn), so that no runtime's thread settings reach
+    another's: in one process PyTorch's OpenMP runtime and Numba's are one libgomp, and whichever is loaded first
+    imposes its threads' wait policy on the other (see minivae/__init__.py). The processes inherit the thread
+    settings and the CPU affinity; only one computes at a time, the others wait on their pipes with idle threads.
+    """
+    import multiprocessing as mp
     import numpy as np
     B = BATCH[model]
     rng = np.random.default_rng(1234)
     x = rng.uniform(0.0, 1.0, (B, *IMAGE_SHAPE[model]))
     eps = rng.standard_normal((B, LATENT[model]))
     params0 = initial_params(model)
-    steps, first = {}, {}
-    for fw in frameworks:
-        try:
-            step = MAKERS[fw](model, dtype, params0, x, eps)
-            first[fw] = step()  # the first step from the shared start: the losses must agree across frameworks
-            for _ in range(args.warmup - 1):
-                step()
-        except Exception as err:  # a framework that cannot run this cell is reported, not fatal
-            notes.append(f"skipped {fw} {model} {dtype}: {type(err).__name__}: {err}")
-            continue
-        steps[fw] = step
-    frameworks = list(steps)
-    # Timed in passes: each pass runs every framework in turn, one untimed step (to wake its thread pool after the
-    # others ran) and then a block of timed steps. Blocks, not single steps, because the frameworks' thread pools
-    # (two OpenMP runtimes, OpenBLAS, XLA's) keep spinning for a while after their work and would tax the next one.
+    ctx = mp.get_context("spawn")
+    workers, first = {}, {}
+    for fw in frameworks:  # one at a time, so that warm-ups (JAX compiles) do not overlap
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(target=serve, args=(child, fw, model, dtype, params0, x, eps, args.warmup), daemon=True)
+        proc.start()
+        reply = conn.recv() if conn.poll(600) else ("error", "no answer within 600 s")
+        if reply[0] == "ok":
+            workers[fw], first[fw] = (proc, conn), reply[1]
+            if reply[2]:
+                notes.append(reply[2])
+        else:
+            notes.append(f"skipped {fw} {model} {dtype}: {reply[1]}")
+            proc.kill()
+    # Timed in passes: each pass runs every framework in turn, one untimed step and then a block of timed steps.
+    # Blocks, not single steps, because the frameworks' thread pools (OpenMP runtimes, OpenBLAS, XLA's) keep
+    # spinning for a while after their work and would tax the next one.
     passes = min(3, args.repeats)
     per_pass = -(-args.repeats // passes)
-    budget = args.max_seconds / (passes * len(frameworks))
-    times = {fw: [] for fw in frameworks}
+    budget = args.max_seconds / (passes * max(1, len(workers)))
+    times = {fw: [] for fw in workers}
     for _ in range(passes):
-        for fw in frameworks:
-            steps[fw]()
-            t_block = time.perf_counter()
-            for i in range(per_pass):
-                times[fw].append(_timed(steps[fw]))
-                if i >= 1 and time.perf_counter() - t_block > budget:
-                    break
-    return {fw: (times[fw], first[fw]) for fw in frameworks}
+        for fw, (_, conn) in workers.items():
+            time.sleep(SETTLE_S)
+            conn.send((per_pass, budget))
+            times[fw] += conn.recv()
+    for proc, conn in workers.values():
+        conn.send(None)
+        proc.join(timeout=30)
+    return {fw: (times[fw], first[fw]) for fw in workers}
 
 
 def main(argv=None):
     args = parse_args(argv)
     affinity = set_threads(args.threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import numpy as np
 
     notes = []
@@ -268,7 +315,6 @@ def main(argv=None):
                      "(see benchmarks/README.md)")
     try:
         import torch
-        torch.set_num_threads(args.threads)
         torch_version = torch.__version__
     except ImportError:
         torch_version = None
@@ -320,13 +366,6 @@ def main(argv=None):
         rows = [r for r in results if r["model"] == model and r["dtype"] == dtype]
         if rows:
             print_cell(model, dtype, flops_per_step(model, BATCH[model]), rows)
-    if "numba" in sys.modules:
-        import numba
-        try:
-            notes.append(f"numba {numba.__version__}, threading layer {numba.threading_layer()} "
-                         f"(set NUMBA_THREADING_LAYER to compare; 'omp' suffers most on an oversubscribed machine)")
-        except ValueError:  # no parallel kernel ran
-            pass
     seen = set()
     for note in notes:
         if note not in seen:

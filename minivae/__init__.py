@@ -5,20 +5,25 @@ Dimension legend used in every docstring:
     k network outputs per data value · K importance samples.
 Losses are in nats per example (summed over the D values, averaged over the batch) unless a docstring says otherwise.
 """
+import ctypes
 import os
 
 import numba
 
 # Numba's parallel kernels run on its OpenMP threading layer, and its OpenMP threads *sleep* between kernels
-# (OMP_WAIT_POLICY=passive). Measured on this 2-core machine, MLP train step (benchmarks/compare.py): OpenMP passive
-# 4.5 ms, Numba's "workqueue" layer 5.6 ms (its every launch costs ~90 µs, OpenMP's ~2-25 µs), OpenMP with its
-# default spinning threads 150 ms: spinning OpenMP threads and OpenBLAS's threads take each other's cores after
-# every kernel. With one core kept busy by another process: passive 13.3 ms, workqueue 14.6 ms.
-# The policy is read once, when Numba's OpenMP runtime starts, so we start Numba's threads here with the policy set
-# and then restore the environment: other OpenMP runtimes loaded later (PyTorch's own copy) see the user's setting.
-# A user's own NUMBA_THREADING_LAYER / OMP_WAIT_POLICY win; without libgomp Numba falls back to tbb or workqueue.
-os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
-numba.config.THREADING_LAYER_PRIORITY = os.environ["NUMBA_THREADING_LAYER_PRIORITY"].split()  # if Numba came first
+# (OMP_WAIT_POLICY=passive). Measured on this 2-core machine, MLP train step: OpenMP passive 3.6-4.0 ms, Numba's
+# "workqueue" layer 4.2-4.5 ms (each of its launches costs ~90 µs, OpenMP's 2-25 µs), OpenMP with its default
+# spinning threads 75-150 ms: spinning OpenMP threads and OpenBLAS's threads take each other's cores after every
+# kernel. The policy is read once, when the OpenMP runtime (libgomp) starts, so Numba's threads start here with the
+# policy set, and the environment is restored afterwards. A library loaded later that links libgomp (PyTorch) shares
+# this runtime and its policy.
+# If an OpenMP runtime is already in the process's global namespace (`import torch` before minivae puts one there),
+# Numba would bind to *that* runtime, whose threads spin: then the workqueue layer is used instead.
+# A user's own NUMBA_THREADING_LAYER(_PRIORITY) / OMP_WAIT_POLICY win; without libgomp Numba falls back.
+_foreign_openmp = hasattr(ctypes.CDLL(None), "GOMP_parallel")
+_priority = os.environ.get("NUMBA_THREADING_LAYER_PRIORITY", "workqueue omp tbb" if _foreign_openmp
+                           else "omp tbb workqueue")
+numba.config.THREADING_LAYER_PRIORITY = _priority.split()  # in numba.config, not os.environ: child processes decide anew
 _user_wait_policy = os.environ.get("OMP_WAIT_POLICY")
 os.environ["OMP_WAIT_POLICY"] = _user_wait_policy or "passive"
 numba.get_num_threads()  # starts the thread pool (and the OpenMP runtime) now
