@@ -47,13 +47,13 @@ class Dense:
     def forward(self, x):
         W, b = self.params["W"], self.params["b"]
         y = x @ W
-        bias_act_forward_kernel(y[None], b, self.code)
+        bias_act_forward_kernel(y[:, None], b, self.code)
         self.x, self.y = x, y
         return y
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) (the caller no longer needs it)."""
-        bias_act_backward_kernel(dy[None], self.y[None], self.code)
+        bias_act_backward_kernel(dy[:, None], self.y[:, None], self.code)
         dz = dy
         np.matmul(self.x.T, dz, out=self.grads["W"])
         self.grads["b"][...] = bias_grad(dz)
