@@ -1,10 +1,9 @@
 """Where the time of a conv VAE's training step goes: per layer, forward and backward, GEMM versus everything else.
 
-    python benchmarks/conv_profile.py [--models conv28,conv64] [--threads 2] [--repeats 10] [--no-torch]
+    python benchmarks/conv_profile.py [--models conv28,conv64] [--threads 2] [--repeats 10]
 
-1. The whole step (forward, backward, Adam) of minivae's float32 conv28 (batch 128) and conv64 (batch 64), timed in
-   alternating blocks with the PyTorch twin (benchmarks/twins_torch.py, same weights, same batch, same ε) when torch
-   is installed, so that load from other processes falls on both alike. Median ms/step and the ratio.
+1. The whole step (forward, backward, Adam) of minivae's float32 conv28 (batch 128) and conv64 (batch 64), median
+   ms/step. (The ratio to PyTorch is compare.py's job: it runs each framework in its own process, see there why.)
 2. The same step with every layer's forward and backward wrapped in a timer (wall clock, median over repeats).
 3. For each convolution, its three GEMMs replayed alone over the whole batch at the same threads: the GEMM share of
    the layer's time, and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls).
@@ -28,10 +27,8 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", default="conv28,conv64")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--torch-threads", type=int, help="PyTorch's threads (default: --threads)")
     p.add_argument("--blas-threads", type=int, help="OpenBLAS's threads for minivae (default: --threads)")
     p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--no-torch", action="store_true")
     p.add_argument("--cpu-time", action="store_true",
                    help="time with the process's CPU time instead of the wall clock: with --threads 1 this is "
                         "immune to other processes' load (with more threads it adds the threads' times up)")
@@ -39,9 +36,8 @@ def parse():
 
 
 args = parse()
-for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(args.threads)
-os.environ["OMP_NUM_THREADS"] = str(max(args.threads, args.torch_threads or 0))  # torch's pool is OpenMP too
 if args.blas_threads:
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
 
@@ -51,16 +47,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from minivae.layers import Conv2d, ConvTranspose2d  # noqa: E402
 from minivae.models import build_model  # noqa: E402
 from minivae.optim import Adam  # noqa: E402
-
-try:
-    if args.no_torch:
-        raise ImportError
-    import torch  # noqa: E402
-    torch.set_num_threads(args.torch_threads or args.threads)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import twins_torch  # noqa: E402
-except ImportError:
-    torch = None
 
 
 clock = time.process_time if args.cpu_time else time.perf_counter
@@ -96,32 +82,12 @@ def setup(name):
     return vae, x, eps, step
 
 
-def torch_step(name, vae, x, eps):
-    twin = twins_torch.load_minivae_params(twins_torch.build_model(name), vae.params)
-    opt = twins_torch.make_optimizer(twin)
-    xt, et = torch.from_numpy(x), torch.from_numpy(eps)
-    return lambda: twins_torch.train_step(twin, opt, xt, et)
-
-
-def compare(name, repeats):
+def whole_step(name, repeats):
     vae, x, eps, step = setup(name)
-    steps = {"minivae": step}
-    if torch is not None:
-        steps["torch"] = torch_step(name, vae, x, eps)
-    for f in steps.values():
-        for _ in range(3):
-            f()
-    times = {k: [] for k in steps}
-    for _ in range(3):  # alternate blocks so slow changes of the machine's load hit both
-        for k, f in steps.items():
-            times[k].append(median_ms(f, max(1, repeats // 3)))
-    res = {k: float(np.median(v)) for k, v in times.items()}
-    line = (f"{name} B={BATCH[name]}: minivae ({args.threads} threads, OpenBLAS {os.environ['OPENBLAS_NUM_THREADS']}) "
-            f"{res['minivae']:.1f} ms/step")
-    if "torch" in res:
-        line += (f", torch ({torch.get_num_threads()} threads) {res['torch']:.1f} ms/step, "
-                 f"ratio minivae/torch {res['minivae'] / res['torch']:.2f}")
-    print(line)
+    for _ in range(3):
+        step()
+    print(f"{name} B={BATCH[name]}: minivae ({args.threads} threads, OpenBLAS {os.environ['OPENBLAS_NUM_THREADS']}) "
+          f"{median_ms(step, repeats):.1f} ms/step")
     return vae, x, eps, step
 
 
@@ -148,7 +114,7 @@ def conv_gemms(layer, need_dx):
     """The GEMMs this conv layer ran in its last step, as closures on arrays of the same shapes, and their FLOPs."""
     if isinstance(layer, Conv2d):
         W_m = layer.W_m                                           # (O, K)
-        cols = np.ones((layer.y.shape[0] * layer.y.shape[2], W_m.shape[1]), np.float32)  # (M = B·Ho·Wo, K)
+        cols = np.ones((layer.y.shape[0] * layer.y.shape[1], W_m.shape[1]), np.float32)  # (M = B·Ho·Wo, K)
         dz = np.ones((cols.shape[0], W_m.shape[0]), np.float32)  # (M, O)
         gemms = [lambda: cols @ W_m.T, lambda: dz.T @ cols] + ([lambda: dz @ W_m] if need_dx else [])
     else:
@@ -192,7 +158,7 @@ def profile(name, vae, step, repeats, peak):
 def main():
     peak = matmul_peak()
     for name in args.models.split(","):
-        vae, x, eps, step = compare(name, args.repeats)
+        vae, x, eps, step = whole_step(name, args.repeats)
         profile(name, vae, step, args.repeats, peak)
 
 

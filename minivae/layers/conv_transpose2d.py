@@ -25,8 +25,8 @@ Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
     dL/db    = Σ_{b, h, w} dz           (C_out,)
 
 Memory layout and cache blocking as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and
-returned as a transposed view; im2col reads dz in whatever layout it arrives (the likelihood's gradient is NCHW);
-the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
+returned as a transposed view; a dz that arrives NCHW (the likelihood's gradient, at the last layer) is copied to
+NHWC, one chunk at a time, before im2col reads it (as conv2d.py does with its input); the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
 
 `conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification; `ConvTranspose2d` runs the
 same math on the Numba kernels.
@@ -128,9 +128,9 @@ class ConvTranspose2d:
         dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
         for s in chunks:
             rows = slice(s.start * P, s.stop * P)
-            dz = dy[s].transpose(0, 2, 3, 1)                       # NHWC view; contiguous unless dy came in NCHW
             bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
-                                     self.code)                    # the same memory as dz, viewed (images, P, C)
+                                     self.code)                    # in place on dy, viewed (images, P, C)
+            dz = np.ascontiguousarray(dy[s].transpose(0, 2, 3, 1))  # NHWC; a copy only if dy came in NCHW
             db += bias_grad(dz)
             d = dcols[:rows.stop - rows.start]
             im2col_kernel(dz, self.k, self.stride, self.padding, d)
