@@ -1,0 +1,32 @@
+"""minivae/__init__.py's choice of Numba threading layer, checked in fresh interpreters (it happens at import)."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fresh(code):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_THREADING", "OMP_WAIT"))}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.split()
+
+
+def test_openmp_layer_with_sleeping_threads_and_the_environment_restored():
+    layer, policy = fresh("import os, minivae, numba; print(numba.threading_layer(), "
+                          "os.environ.get('OMP_WAIT_POLICY', 'unset'))")
+    if layer != "omp":
+        pytest.skip(f"Numba's OpenMP layer is not available here (got {layer})")
+    assert policy == "unset", f"minivae left OMP_WAIT_POLICY={policy} in the environment"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed (pip install -e .[bench])")
+def test_workqueue_layer_when_torch_brought_its_openmp_runtime_first():
+    (layer,) = fresh("import torch, minivae, numba; print(numba.threading_layer())")
+    assert layer == "workqueue", f"threading layer {layer} beside torch's spinning OpenMP runtime"
