@@ -4,8 +4,8 @@
 
 What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
 framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
-for mlp and conv28, 64 for conv64. For each (model, dtype) all frameworks are built and warmed up (JAX compiles
-here), then timed in three passes, each running a block of steps of every framework in turn, so that slow changes of
+for mlp and conv28, 64 for conv64. For each (model, dtype) every framework gets its own worker process (see
+`bench_cell`), where it is built and warmed up (JAX compiles here); then they are timed in three passes, each running a block of steps of every framework in turn, so that slow changes of
 the load from other processes fall on all of them alike. Reported: median ms/step and the interquartile range.
 
 Napkin math (printed with the table):
@@ -147,7 +147,7 @@ def make_jax(model, dtype, params0, x, eps, subpixel=False):
     import jax
     import jax.numpy as jnp
     if dtype == "float64":
-        # float64 only for the float64 cells, which run after every float32 one (see main).
+        # float64 only in the float64 cell's worker process (each cell has its own).
         jax.config.update("jax_enable_x64", True)
     import twins_jax
     train_step = twins_jax.make_train_step(model, lr=1e-3, donate=True, subpixel=subpixel)
@@ -333,7 +333,7 @@ def main(argv=None):
 
     cells = [(m, "float32") for m in args.models]
     if "mlp" in args.models and not args.no_float64:
-        cells.append(("mlp", "float64"))  # last: JAX's float64 switch stays on once set
+        cells.append(("mlp", "float64"))
     timings = []
     for model, dtype in cells:
         frameworks = [fw for fw in args.frameworks if available(fw, model, notes)]
