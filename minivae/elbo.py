@@ -83,10 +83,10 @@ class VAE:
         """Negative ELBO per example for data x (B, ...) and noise ε (B, Z); keeps what `backward` needs."""
         B = x.shape[0]
         mu, logvar = self.encode(x)
-        z, kl = np.empty_like(mu), np.empty(B, dtype=mu.dtype)
-        sample_kl_kernel(mu, logvar, eps, z, kl)
+        z, kl, em = np.empty_like(mu), np.empty(B, dtype=mu.dtype), np.expm1(0.5 * logvar)  # em = σ − 1
+        sample_kl_kernel(mu, logvar, eps, em, z, kl)
         recon, dout = self.likelihood.nll_and_grad(self.decode(z), x.reshape(B, -1), 1.0 / B)
-        self._cache = (mu, logvar, eps, dout)
+        self._cache = (mu, logvar, eps, em, dout)
         return ElboTerms(recon + kl, recon, kl)
 
     def posterior(self):
@@ -100,12 +100,12 @@ class VAE:
         (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar) (free bits,
         objectives.py): then ∂L/∂μ gains dkl·μ and ∂L/∂logvar gains dkl·½(σ² − 1), as in gaussian_kl_backward.
         """
-        mu, logvar, eps, dout = self._cache
+        mu, logvar, eps, em, dout = self._cache
         B = mu.shape[0]
         dz = self.decoder.backward(dout.reshape(self._out_shape))
         dh = np.empty((B, 2 * self.latent), dtype=mu.dtype)
         per_example = np.full(B, 1.0 / B) if dkl is None else np.zeros(B) if np.ndim(dkl) == 2 else dkl
-        sample_kl_backward_kernel(dz, np.asarray(per_example, dtype=mu.dtype), mu, logvar, eps,
+        sample_kl_backward_kernel(dz, np.asarray(per_example, dtype=mu.dtype), mu, em, eps,
                                   dh[:, :self.latent], dh[:, self.latent:])
         if np.ndim(dkl) == 2:
             dh[:, :self.latent] += dkl * mu
