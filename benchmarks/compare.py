@@ -5,7 +5,7 @@
 What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
 framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
 for mlp and conv28, 64 for conv64. For each (model, dtype) every framework gets its own worker process (see
-`bench_cell`), where it is built and warmed up (JAX compiles here); then they are timed in 3–10 passes, each running a block of steps of every framework in turn, so that slow changes of
+`bench_cell`), where it is built and warmed up (JAX compiles here); then they are timed in three passes, each running a block of steps of every framework in turn, so that slow changes of
 the load from other processes fall on all of them alike. Reported: median ms/step and the interquartile range.
 
 Napkin math (printed with the table):
@@ -75,7 +75,7 @@ def parse_args(argv=None):
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default all)")
     p.add_argument("--repeats", type=int, default=30,
-                   help="timed steps per framework and (model, dtype), in 3-10 passes (default 30)")
+                   help="timed steps per framework and (model, dtype), in 3 passes (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps first (JAX compiles in the first) (default 3)")
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="time budget of a (model, dtype), shared by its frameworks and passes; every block keeps "
@@ -289,9 +289,7 @@ def bench_cell(model, dtype, frameworks, args, notes):
     # Timed in passes: each pass runs every framework in turn, one untimed step and then a block of timed steps.
     # Blocks, not single steps, because the frameworks' thread pools (OpenMP runtimes, OpenBLAS, XLA's) keep
     # spinning for a while after their work and would tax the next one.
-    # Up to 10 passes (blocks of at least 5 steps): the shared host's load changes over seconds, and the more often
-    # the frameworks take turns, the more evenly a slow spell falls on all of them.
-    passes = min(args.repeats, max(3, min(10, args.repeats // 5)))
+    passes = min(3, args.repeats)
     per_pass = -(-args.repeats // passes)
     budget = args.max_seconds / (passes * max(1, len(workers)))
     times = {fw: [] for fw in workers}
