@@ -99,6 +99,10 @@ def set_threads(n):
     """Must run before numpy, numba, torch or jax are imported: they size their thread pools at import."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
+    # minivae's own default (minivae/__init__.py), which must be in the environment before numpy loads OpenBLAS; the
+    # workers load numpy while unpickling their arguments, before minivae could set it. Only numpy's OpenBLAS reads
+    # it: PyTorch's BLAS is MKL and JAX's is XLA's own.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     flags = os.environ.get("XLA_FLAGS", "")
     if n == 1:  # the classic single-thread recipe; older jaxlibs honour it, newer ones ignore it
         flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

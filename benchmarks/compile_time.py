@@ -26,8 +26,8 @@ BATCH = {"mlp": 128, "conv28": 128, "conv64": 64}
 CHILD = r"""
 import json, sys, time
 t0 = time.perf_counter()
-import numpy as np
 import minivae
+import numpy as np
 t_import = time.perf_counter() - t0
 from minivae.models import build_model
 from minivae.optim import Adam

@@ -8,7 +8,14 @@ Losses are in nats per example (summed over the D values, averaged over the batc
 import ctypes
 import os
 
-import numba
+# OpenBLAS's worker threads busy-wait after each matrix product (2^28 cycles, ~0.1 s) for the next one, on the core
+# that Numba's worker needs for the kernel that follows: im2col right after a GEMM took 0.98 ms instead of 0.52
+# (conv28's first layer). 2^4 cycles makes them sleep at once, and a GEMM after a GEMM costs the same. OpenBLAS reads
+# this when numpy loads it, so it works when minivae is imported before numpy (the `minivae` command is); otherwise
+# put OPENBLAS_THREAD_TIMEOUT=4 in the environment yourself. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numba  # noqa: E402  (after OPENBLAS_THREAD_TIMEOUT: Numba imports numpy)
 
 # Numba's parallel kernels run on its OpenMP threading layer, and its OpenMP threads *sleep* between kernels
 # (OMP_WAIT_POLICY=passive). Measured on this 2-core machine, MLP train step: OpenMP passive 3.6-4.0 ms, Numba's

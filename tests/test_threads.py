@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fresh(code):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_THREADING", "OMP_WAIT"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_THREADING", "OMP_WAIT", "OPENBLAS_THREAD"))}
     env["PYTHONPATH"] = str(ROOT)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -19,8 +19,9 @@ def fresh(code):
 
 
 def test_openmp_layer_with_sleeping_threads_and_the_environment_restored():
-    layer, policy = fresh("import os, minivae, numba; print(numba.threading_layer(), "
-                          "os.environ.get('OMP_WAIT_POLICY', 'unset'))")
+    layer, policy, timeout = fresh("import os, minivae, numba; print(numba.threading_layer(), "
+                                   "os.environ.get('OMP_WAIT_POLICY', 'unset'), os.environ['OPENBLAS_THREAD_TIMEOUT'])")
+    assert timeout == "4", f"OPENBLAS_THREAD_TIMEOUT={timeout}"
     if layer != "omp":
         pytest.skip(f"Numba's OpenMP layer is not available here (got {layer})")
     assert policy == "unset", f"minivae left OMP_WAIT_POLICY={policy} in the environment"
