@@ -5,8 +5,9 @@
 What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
 framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
 for mlp and conv28, 64 for conv64. For each (model, dtype) every framework gets its own worker process (see
-`bench_cell`), where it is built and warmed up (JAX compiles here); then they are timed in three passes, each running a block of steps of every framework in turn, so that slow changes of
-the load from other processes fall on all of them alike. Reported: median ms/step and the interquartile range.
+`bench_cell`), where it is built and warmed up (JAX compiles here); then they are timed in three passes, each
+running a block of steps of every framework in turn, so that slow changes of the load from other processes fall on
+all of them alike. Reported: median ms/step and the interquartile range.
 
 Napkin math (printed with the table):
     FLOPs of one layer's forward, per example, as 2·M·N·K of the GEMM it is (im2col view for convolutions):

@@ -27,7 +27,7 @@ import numba  # noqa: E402  (after OPENBLAS_THREAD_TIMEOUT: Numba imports numpy)
 # If an OpenMP runtime is already in the process's global namespace (`import torch` before minivae puts one there),
 # Numba would bind to *that* runtime, whose threads spin: then the workqueue layer is used instead.
 # A user's own NUMBA_THREADING_LAYER(_PRIORITY) / OMP_WAIT_POLICY win; without libgomp Numba falls back.
-_foreign_openmp = os.name == "posix" and hasattr(ctypes.CDLL(None), "GOMP_parallel")  # CDLL(None): POSIX only
+_foreign_openmp = os.name == "posix" and hasattr(ctypes.CDLL(None), "GOMP_parallel")  # CDLL(None) is POSIX
 _priority = os.environ.get("NUMBA_THREADING_LAYER_PRIORITY", "workqueue omp tbb" if _foreign_openmp
                            else "omp tbb workqueue")
 numba.config.THREADING_LAYER_PRIORITY = _priority.split()  # in numba.config, not os.environ: child processes decide anew

@@ -71,7 +71,6 @@ class Adam:
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self._m_flat, self._v_flat = pack([self.m]), pack([self.v])
         self._theta_flat = tiled_buffer(list(params.values()))
-        self._grads_seen, self._g_flat = (), None  # the last gradient arrays checked, and their buffer (or None)
         self.t = 0
 
     def state(self):
@@ -80,12 +79,9 @@ class Adam:
 
     def step(self, grads):
         self.t += 1
-        arrays = tuple(grads.values())
-        if len(arrays) != len(self._grads_seen) or any(a is not b for a, b in zip(arrays, self._grads_seen)):
-            self._grads_seen = arrays  # checked once, not every step: a VAE hands in the same arrays each time
-            self._g_flat = tiled_buffer(list(arrays)) if list(grads) == list(self.params) else None
-        if self._theta_flat is not None and self._g_flat is not None:
-            blocks = [(self._theta_flat, self._g_flat, self._m_flat, self._v_flat)]
+        g_flat = tiled_buffer(list(grads.values())) if list(grads) == list(self.params) else None
+        if self._theta_flat is not None and g_flat is not None:
+            blocks = [(self._theta_flat, g_flat, self._m_flat, self._v_flat)]
         else:
             blocks = [(p.reshape(-1), grads[k].reshape(-1), self.m[k].reshape(-1), self.v[k].reshape(-1))
                       for k, p in self.params.items()]

@@ -26,7 +26,8 @@ Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
 
 Memory layout and cache blocking as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and
 returned as a transposed view; a dz that arrives NCHW (the likelihood's gradient, at the last layer) is copied to
-NHWC, one chunk at a time, before im2col reads it (as conv2d.py does with its input); the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
+NHWC, one chunk at a time, before im2col reads it (as conv2d.py does with its input); the lines above run a few
+images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
 
 `conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification; `ConvTranspose2d` runs the
 same math on the Numba kernels.
