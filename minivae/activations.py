@@ -13,7 +13,9 @@ Shapes: channels last. The fused kernels work on a pre-activation laid out as (N
 covers a dense layer (B, O) -> (B, 1, O) and a convolution's NHWC output (B, H·W, C) alike.
 
 `bias_act_forward` / `bias_act_backward` are the plain NumPy specification; `bias_act_forward_kernel` /
-`bias_act_backward_kernel` are the Numba versions that run, tested against them.
+`bias_act_backward_kernel` are the serial Numba versions that run (in the convolutions' worker threads), and
+`bias_act_forward_parallel` / `bias_act_backward_parallel` the same parallel over the examples (dense layers); all
+are tested against the specification.
 """
 import numpy as np
 from numba import njit, prange
@@ -116,38 +118,54 @@ def _act_backward(dy, y, code):
     return dy
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def bias_act_forward_kernel(z, b, code):
     """In place: z[n, s, c] <- f(z[n, s, c] + b[c]).   z: (N, S, C) channels last, b: (C,).
 
-    A dense layer's (B, O) is (B, 1, O); a convolution's NHWC output is (B, H·W, C). The N examples run in
-    parallel, the channels of a row in the inner loop (contiguous, so it vectorizes). (Parallel over all N·S rows
-    instead cost an integer division per row: 2× slower for C = 3.)
+    A dense layer's (B, O) is (B, 1, O); a convolution's NHWC output is (B, H·W, C). Serial, with the channels of a
+    row in the inner loop (contiguous, so it vectorizes); nogil, so that the convolutions' workers (layers/workers.py)
+    run it on their own images at the same time. `bias_act_forward_parallel` runs it over the examples in parallel.
     """
     N, S, C = z.shape
-    for n in prange(N):
+    for n in range(N):
         for s in range(S):
             row = z[n, s]
             for c in range(C):
                 row[c] = _act(row[c] + b[c], code)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def bias_act_backward_kernel(dy, y, code):
-    """In place: dy[n, s, c] <- dz = dy · f'(z), written from y.   dy, y: (N, S, C) channels last.
+    """In place: dy[n, s, c] <- dz = dy · f'(z), written from y.   dy, y: (N, S, C) channels last. Serial, nogil.
 
     The bias gradient db = Σ_{n, s} dz is `bias_grad(dz)`, a separate pass: accumulating it here, in per-thread
-    partial sums, made this kernel 100× slower (18 ms instead of 0.05 ms for a 128×400 dense layer, Numba 0.68).
-    For the identity f'(z) = 1: dz = dy already, and the pass is skipped (the output layers).
+    partial sums, made the parallel version 100× slower (18 ms instead of 0.05 ms for a 128×400 dense layer,
+    Numba 0.68). For the identity f'(z) = 1: dz = dy already, and the pass is skipped (the output layers).
     """
     if code == 0:
         return
     N, S, C = dy.shape
-    for n in prange(N):
+    for n in range(N):
         for s in range(S):
             d, yi = dy[n, s], y[n, s]
             for c in range(C):
                 d[c] = _act_backward(d[c], yi[c], code)
+
+
+@njit(cache=True, parallel=True)
+def bias_act_forward_parallel(z, b, code):
+    """`bias_act_forward_kernel` with the N examples split between Numba's threads (the dense layers)."""
+    for n in prange(z.shape[0]):
+        bias_act_forward_kernel(z[n:n + 1], b, code)
+
+
+@njit(cache=True, parallel=True)
+def bias_act_backward_parallel(dy, y, code):
+    """`bias_act_backward_kernel` with the N examples split between Numba's threads (the dense layers)."""
+    if code == 0:
+        return
+    for n in prange(dy.shape[0]):
+        bias_act_backward_kernel(dy[n:n + 1], y[n:n + 1], code)
 
 
 def bias_grad(dz):

@@ -1,5 +1,6 @@
 """Conv2d and ConvTranspose2d: finite differences, the adjoint identity, NumPy reference vs Numba, bad shapes, init,
 and (when torch is installed) parity with torch.nn.functional in float64."""
+import numba
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -7,7 +8,7 @@ from hypothesis import strategies as st
 
 from minivae.errors import MinivaeError
 from minivae.gradcheck import CONV_CONFIGS, TOLERANCE, conv_layer_check
-from minivae.layers import Conv2d, ConvTranspose2d
+from minivae.layers import Conv2d, ConvTranspose2d, conv2d
 from minivae.layers.conv2d import conv2d_backward, conv2d_forward
 from minivae.layers.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
 from minivae.layers.im2col import col2im_kernel, col2im_reference, im2col_kernel, im2col_reference
@@ -157,6 +158,34 @@ def test_layout_of_input_does_not_matter(kind):
         results.append((y, dx, layer.grads["W"].copy(), dy))
     for a, b in zip(results[0][:3], results[1][:3]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_workers_split_the_batch_reproducibly(kind, monkeypatch):
+    """With one image per chunk (CHUNK_BYTES = 1) the batch is shared between the workers (layers/workers.py): one
+    worker and two give the same numbers up to the order of the gradient sums, two runs with two workers the same
+    bits, and both match the reference."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs NUMBA_NUM_THREADS ≥ 2")
+    monkeypatch.setattr(conv2d, "CHUNK_BYTES", 1)
+    rng = np.random.default_rng(0)
+    layer = (Conv2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64) if kind == "conv" else
+             ConvTranspose2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64))
+    x = rng.standard_normal((7, 3, 6, 6))
+    dy = rng.standard_normal(layer.forward(x).shape)
+    runs, threads = [], numba.get_num_threads()
+    try:
+        for n in (1, 2, 2):
+            numba.set_num_threads(n)
+            y = layer.forward(x).copy()
+            dx = layer.backward(dy.copy())
+            runs.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy()))
+    finally:
+        numba.set_num_threads(threads)
+    for name, one, two, again in zip(("y", "dx", "dW", "db"), *runs):
+        np.testing.assert_allclose(two, one, rtol=1e-13, atol=1e-13, err_msg=f"{kind} {name}: 2 workers vs 1")
+        np.testing.assert_array_equal(again, two, err_msg=f"{kind} {name}: two runs with 2 workers differ")
+    assert_layer_matches_reference(kind, 7, 3, 4, 6, 6, 4, 2, 1, 0, np.float64, "relu", 1e-12)
 
 
 @pytest.mark.parametrize("kind", KINDS)

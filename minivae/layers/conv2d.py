@@ -24,7 +24,9 @@ apart made the first layer's im2col 3× slower than the copy plus a contiguous i
 Cache blocking: `Conv2d` runs the lines above on a few images at a time (`image_chunks`, ~2 MB of im2col rows), so
 that what one line writes is still in the core's cache when the next line reads it. Restricting the GEMMs to a
 chunk's rows changes nothing in the math; dL/dW = Σ_chunks dz_chunkᵀ cols_chunk. It made the step 5–7% faster than
-whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py). The backward recomputes each
+whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py). The chunks are shared
+between the cores, each running the lines above on its own chunks (workers.py); a worker adds up its chunks'
+dL/dW and dL/db, and the layer adds up the workers'. The backward recomputes each
 chunk's im2col instead of keeping the forward's: that took no measurable time (the stored matrix would have to come
 back from memory anyway) and saves its memory, 34 MB for conv64's second layer at batch 64, 260 MB at batch 500.
 
@@ -38,6 +40,7 @@ from ..errors import MinivaeError
 from .dense import uniform_init
 from .im2col import (col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference,
                      weight_from_matrix, weight_matrix)
+from .workers import for_each_worker, worker_count
 
 
 def conv2d_forward(x, W, b, stride, padding, activation):
@@ -78,12 +81,13 @@ CHUNK_BYTES = 2 ** 21  # about one core's L2 cache; 1, 2 and 4 MB measured alike
 
 
 def image_chunks(B, rows_per_image, row_bytes):
-    """Slices of whole images whose im2col rows take about CHUNK_BYTES (at least one image each).
+    """Slices of whole images whose im2col rows take about CHUNK_BYTES (at least one image each), and at least as
+    many slices as there are workers (workers.py) when the batch allows, so that every core gets a share.
 
     im2col writes a chunk's rows and the GEMM reads them right away, while they are still in the core's cache;
     a whole batch's im2col matrix (33 MB for conv64's second layer) would make the GEMM stream it from memory.
     """
-    n = max(1, CHUNK_BYTES // max(1, rows_per_image * row_bytes)) if CHUNK_BYTES else B
+    n = max(1, min(CHUNK_BYTES // max(1, rows_per_image * row_bytes), -(-B // worker_count())))
     return [slice(b, min(b + n, B)) for b in range(0, B, n)]
 
 
@@ -118,13 +122,17 @@ class Conv2d:
         z = y.reshape(B * P, O)
         x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # a copy only for NCHW input (the data)
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
-        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
-        for s in chunks:
-            rows = slice(s.start * P, s.stop * P)
-            c = cols[:rows.stop - rows.start]
-            im2col_kernel(x_nhwc[s], self.k, self.stride, self.padding, c)
-            np.matmul(c, W_m.T, out=z[rows])
-            bias_act_forward_kernel(y[s], self._bias(), self.code)
+        rows_max = (chunks[0].stop - chunks[0].start) * P
+
+        def work(w, mine):
+            cols = scratch(self._work, f"cols{w}", (rows_max, W_m.shape[1]), W_m.dtype)
+            for s in mine:
+                rows = slice(s.start * P, s.stop * P)
+                c = cols[:rows.stop - rows.start]
+                im2col_kernel(x_nhwc[s], self.k, self.stride, self.padding, c)
+                np.matmul(c, W_m.T, out=z[rows])
+                bias_act_forward_kernel(y[s], self._bias(), self.code)
+        for_each_worker(chunks, work)
         self.x_nhwc, self.W_m, self.y = x_nhwc, W_m, y
         return y.reshape(B, Ho, Wo, O).transpose(0, 3, 1, 2)                # logically NCHW, stored NHWC
 
@@ -134,24 +142,29 @@ class Conv2d:
         P = Ho * Wo
         _, H, W, C = self.x_nhwc.shape
         K = self.W_m.shape[1]
-        db = np.zeros(O, dtype=dy.dtype)
-        dW_m, dW_part = np.zeros((O, K), dtype=dy.dtype), np.empty((O, K), dtype=dy.dtype)
         dx = np.empty((B, H, W, C), dtype=dy.dtype) if need_dx else None
         chunks = image_chunks(B, P, K * dy.itemsize)
-        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype)
-        dcols = scratch(self._work, "dcols", cols.shape, dy.dtype) if need_dx else None
-        for s in chunks:
-            rows = slice(s.start * P, s.stop * P)
-            dz = dy[s].reshape(-1, O, P).transpose(0, 2, 1)                  # (images, P, O): NHWC view
-            bias_act_backward_kernel(dz, self.y[s], self.code)
-            dz = np.ascontiguousarray(dz).reshape(-1, O)                     # (rows, O); no copy if dy is NHWC
-            db += bias_grad(dz)
-            c = cols[:rows.stop - rows.start]
-            im2col_kernel(self.x_nhwc[s], self.k, self.stride, self.padding, c)  # recomputed, see module doc
-            dW_m += np.matmul(dz.T, c, out=dW_part)
-            if need_dx:
-                d = np.matmul(dz, self.W_m, out=dcols[:rows.stop - rows.start])
-                col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
+        rows_max = (chunks[0].stop - chunks[0].start) * P
+
+        def work(w, mine):
+            """This worker's share: returns its Σ over its chunks of dL/dW_m and dL/db."""
+            cols = scratch(self._work, f"cols{w}", (rows_max, K), dy.dtype)
+            dcols = scratch(self._work, f"dcols{w}", (rows_max, K), dy.dtype) if need_dx else None
+            dW_m, dW_part, db = np.zeros((O, K), dy.dtype), np.empty((O, K), dy.dtype), np.zeros(O, dy.dtype)
+            for s in mine:
+                rows = slice(s.start * P, s.stop * P)
+                dz = dy[s].reshape(-1, O, P).transpose(0, 2, 1)              # (images, P, O): NHWC view
+                bias_act_backward_kernel(dz, self.y[s], self.code)
+                dz = np.ascontiguousarray(dz).reshape(-1, O)                 # (rows, O); no copy if dy is NHWC
+                db += bias_grad(dz)
+                c = cols[:rows.stop - rows.start]
+                im2col_kernel(self.x_nhwc[s], self.k, self.stride, self.padding, c)  # recomputed, see module doc
+                dW_m += np.matmul(dz.T, c, out=dW_part)
+                if need_dx:
+                    d = np.matmul(dz, self.W_m, out=dcols[:rows.stop - rows.start])
+                    col2im_kernel(d, self.k, self.stride, self.padding, dx[s])
+            return dW_m, db
+        dW_m, db = (sum(part) for part in zip(*for_each_worker(chunks, work)))
         np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
         if "b" in self.grads:
             np.copyto(self.grads["b"], db)

@@ -41,6 +41,7 @@ from .conv2d import check_image, image_chunks, scratch
 from .dense import uniform_init
 from .im2col import (col2im_kernel, col2im_reference, im2col_kernel, im2col_reference, weight_from_matrix,
                      weight_matrix)
+from .workers import for_each_worker
 
 
 def conv_transpose_output_shape(x_shape, k, stride, padding):
@@ -108,11 +109,15 @@ class ConvTranspose2d:
         y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
         y3 = y.reshape(B, Ho * Wo, C_out)                                           # rows (b, ho·wo)
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
-        cols = scratch(self._work, "cols", ((chunks[0].stop - chunks[0].start) * P, W_m.shape[1]), W_m.dtype)
-        for s in chunks:
-            c = np.matmul(X[s.start * P:s.stop * P], W_m, out=cols[:(s.stop - s.start) * P])
-            col2im_kernel(c, self.k, self.stride, self.padding, y[s])
-            bias_act_forward_kernel(y3[s], self.params.get("b", self._no_bias), self.code)
+        rows_max = (chunks[0].stop - chunks[0].start) * P
+
+        def work(w, mine):
+            cols = scratch(self._work, f"cols{w}", (rows_max, W_m.shape[1]), W_m.dtype)
+            for s in mine:
+                c = np.matmul(X[s.start * P:s.stop * P], W_m, out=cols[:(s.stop - s.start) * P])
+                col2im_kernel(c, self.k, self.stride, self.padding, y[s])
+                bias_act_forward_kernel(y3[s], self.params.get("b", self._no_bias), self.code)
+        for_each_worker(chunks, work)
         self.X, self.X_hw, self.W_m, self.y = X, (Hi, Wi), W_m, y3
         return y.transpose(0, 3, 1, 2)                                              # logically NCHW, stored NHWC
 
@@ -122,22 +127,27 @@ class ConvTranspose2d:
         C_in, (Hi, Wi) = self.in_ch, self.X_hw
         P = Hi * Wi
         K = C_out * self.k * self.k
-        db = np.zeros(C_out, dtype=dy.dtype)
         chunks = image_chunks(B, P, K * dy.itemsize)
-        dcols = scratch(self._work, "dcols", ((chunks[0].stop - chunks[0].start) * P, K), dy.dtype)
-        dW_m, dW_part = np.zeros((C_in, K), dtype=dy.dtype), np.empty((C_in, K), dtype=dy.dtype)
+        rows_max = (chunks[0].stop - chunks[0].start) * P
         dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
-        for s in chunks:
-            rows = slice(s.start * P, s.stop * P)
-            bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
-                                     self.code)                    # in place on dy, viewed (images, P, C)
-            dz = np.ascontiguousarray(dy[s].transpose(0, 2, 3, 1))  # NHWC; a copy only if dy came in NCHW
-            db += bias_grad(dz)
-            d = dcols[:rows.stop - rows.start]
-            im2col_kernel(dz, self.k, self.stride, self.padding, d)
-            dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
-            if need_dx:
-                np.matmul(d, self.W_m.T, out=dX[rows])
+
+        def work(w, mine):
+            """This worker's share: returns its Σ over its chunks of dL/dW_m and dL/db."""
+            dcols = scratch(self._work, f"dcols{w}", (rows_max, K), dy.dtype)
+            dW_m, dW_part, db = np.zeros((C_in, K), dy.dtype), np.empty((C_in, K), dy.dtype), np.zeros(C_out, dy.dtype)
+            for s in mine:
+                rows = slice(s.start * P, s.stop * P)
+                bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
+                                         self.code)                    # in place on dy, viewed (images, P, C)
+                dz = np.ascontiguousarray(dy[s].transpose(0, 2, 3, 1))  # NHWC; a copy only if dy came in NCHW
+                db += bias_grad(dz)
+                d = dcols[:rows.stop - rows.start]
+                im2col_kernel(dz, self.k, self.stride, self.padding, d)
+                dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
+                if need_dx:
+                    np.matmul(d, self.W_m.T, out=dX[rows])
+            return dW_m, db
+        dW_m, db = (sum(part) for part in zip(*for_each_worker(chunks, work)))
         np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
         if "b" in self.grads:
             np.copyto(self.grads["b"], db)

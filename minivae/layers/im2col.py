@@ -27,10 +27,11 @@ the layers copy an NCHW array (the data, the likelihood's gradient) to NHWC firs
 apart made conv64's first im2col 3× slower than the copy plus the contiguous im2col.
 
 `im2col_reference` / `col2im_reference` are the NumPy specification (one slice per kernel offset (i, j));
-`im2col_kernel` / `col2im_kernel` are the Numba versions that run, parallel over the batch, tested against them.
+`im2col_kernel` / `col2im_kernel` are the Numba versions that run, tested against them. They are serial and release
+the GIL: the layers run them on several chunks of images at once, one per core (workers.py).
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..errors import MinivaeError
 
@@ -94,13 +95,13 @@ def weight_from_matrix(W_m, W_shape):
 
 # ---------------------------------------------------------------- Numba kernels (what runs)
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def im2col_kernel(x, k, stride, padding, cols):
-    """cols (B·Ho·Wo, k·k·C) <- im2col(x) for the image x indexed (B, H, W, C) (any strides). Parallel over B."""
+    """cols (B·Ho·Wo, k·k·C) <- im2col(x) for the image x indexed (B, H, W, C) (any strides). Serial, nogil."""
     B, H, W, C = x.shape
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
-    for b in prange(B):
+    for b in range(B):
         for ho in range(Ho):
             for wo in range(Wo):
                 row = (b * Ho + ho) * Wo + wo
@@ -118,14 +119,15 @@ def im2col_kernel(x, k, stride, padding, cols):
                                 cols[row, base + c] = 0
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def col2im_kernel(cols, k, stride, padding, x):
-    """x <- col2im(cols) for the image x indexed (B, H, W, C) (any strides; overwritten). Parallel over the batch:
-    the patches of one example only touch that example's image, so threads never write to the same pixel."""
+    """x <- col2im(cols) for the image x indexed (B, H, W, C) (any strides; overwritten). Serial, nogil.
+    The patches of one example only touch that example's image, so workers given different images never write to
+    the same pixel."""
     B, H, W, C = x.shape
     Ho = (H + 2 * padding - k) // stride + 1
     Wo = (W + 2 * padding - k) // stride + 1
-    for b in prange(B):
+    for b in range(B):
         for h in range(H):
             for w in range(W):
                 for c in range(C):
