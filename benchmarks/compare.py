@@ -100,10 +100,11 @@ def set_threads(n):
     """Must run before numpy, numba, torch or jax are imported: they size their thread pools at import."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
-    # minivae's own default (minivae/__init__.py), which must be in the environment before numpy loads OpenBLAS; the
-    # workers load numpy while unpickling their arguments, before minivae could set it. Only numpy's OpenBLAS reads
-    # it: PyTorch's BLAS is MKL and JAX's is XLA's own.
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    # minivae's OpenBLAS settings (thread timeout; AVX2 kernels on Zen 4: minivae/__init__.py) must be in the
+    # environment before numpy loads OpenBLAS, and the workers load numpy while unpickling their arguments, before
+    # they import minivae. Importing it here puts them in this process's environment, which the workers inherit.
+    # Only numpy's OpenBLAS reads them: PyTorch's BLAS is MKL and JAX's is XLA's own.
+    import minivae  # noqa: F401
     flags = os.environ.get("XLA_FLAGS", "")
     if n == 1:  # the classic single-thread recipe; older jaxlibs honour it, newer ones ignore it
         flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -316,8 +317,8 @@ def main(argv=None):
 
     notes = []
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
-        notes.append("OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set: numpy's BLAS may run a slower kernel "
-                     "(see benchmarks/README.md)")
+        notes.append(f"numpy's OpenBLAS runs with OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')!r}, "
+                     f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '')!r} (see benchmarks/README.md)")
     try:
         import torch
         torch_version = torch.__version__

@@ -15,6 +15,27 @@ import os
 # put OPENBLAS_THREAD_TIMEOUT=4 in the environment yourself. A user's own setting wins.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
+
+def _amd_zen4():
+    """True on an AMD family-25 CPU with AVX-512 (Zen 4), read from /proc/cpuinfo (False where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read(1 << 16)
+    except OSError:
+        return False
+    cpu0 = (line.split(":", 1) for line in info.split("\n\n")[0].splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in cpu0}
+    return (fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
+            and "avx512f" in fields.get("flags", "").split())
+
+
+# On Zen 4 OpenBLAS picks its AVX-512 ("SkylakeX") kernels, but Zen 4 executes AVX-512 on 256-bit units, and the
+# AVX2 ("Haswell") kernels ran our GEMMs faster there: single-threaded, conv64's per-chunk GEMMs at 101–106 GFLOP/s
+# instead of 80–100 and a 2048² product at 106 instead of 98 (benchmarks/README.md). Read when numpy loads OpenBLAS,
+# like the timeout above; a user's own OPENBLAS_CORETYPE wins.
+if _amd_zen4():
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
 import numba  # noqa: E402  (after OPENBLAS_THREAD_TIMEOUT: Numba imports numpy)
 
 # Numba's parallel kernels run on its OpenMP threading layer, and its OpenMP threads *sleep* between kernels
