@@ -16,10 +16,10 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 
-def _amd_zen4():
+def _amd_zen4(cpuinfo="/proc/cpuinfo"):
     """True on an AMD family-25 CPU with AVX-512 (Zen 4), read from /proc/cpuinfo (False where there is none)."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             info = f.read(1 << 16)
     except OSError:
         return False

@@ -31,3 +31,27 @@ def test_openmp_layer_with_sleeping_threads_and_the_environment_restored():
 def test_workqueue_layer_when_torch_brought_its_openmp_runtime_first():
     (layer,) = fresh("import torch, minivae, numba; print(numba.threading_layer())")
     assert layer == "workqueue", f"threading layer {layer} beside torch's spinning OpenMP runtime"
+
+
+CPUINFO = "processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\nflags\t\t: fpu sse2 avx2 fma {extra}\n\n" \
+          "processor\t: 1\nvendor_id\t: {vendor}\n"
+
+
+@pytest.mark.parametrize("vendor, family, extra, zen4", [
+    ("AuthenticAMD", 25, "avx512f avx512bw", True),    # Zen 4
+    ("AuthenticAMD", 25, "", False),                   # Zen 3: no AVX-512, OpenBLAS picks AVX2 kernels itself
+    ("AuthenticAMD", 26, "avx512f", False),            # Zen 5: full-width AVX-512, not measured
+    ("GenuineIntel", 6, "avx512f", False),             # Skylake-X and later: real 512-bit units
+])
+def test_zen4_detection_from_cpuinfo(tmp_path, vendor, family, extra, zen4):
+    import minivae
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO.format(vendor=vendor, family=family, extra=extra))
+    assert minivae._amd_zen4(str(path)) is zen4, f"{vendor} family {family} flags {extra!r}"
+    assert minivae._amd_zen4(str(tmp_path / "missing")) is False
+
+
+def test_openblas_coretype_of_the_user_wins():
+    (coretype,) = fresh("import os; os.environ['OPENBLAS_CORETYPE'] = 'SkylakeX'; import minivae; "
+                        "print(os.environ['OPENBLAS_CORETYPE'])")
+    assert coretype == "SkylakeX"
