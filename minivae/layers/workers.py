@@ -39,8 +39,8 @@ def for_each_worker(chunks, work):
     if n == 1:
         return [work(0, chunks)]
     if _pool.get("size", 0) < n:
-        _pool.update(size=n, threads=ThreadPoolExecutor(n, thread_name_prefix="minivae-worker"),
+        _pool.update(size=n, threads=ThreadPoolExecutor(n - 1, thread_name_prefix="minivae-worker"),
                      blas=ThreadpoolController().select(user_api="blas"))
     with _pool["blas"].limit(limits=1):
-        futures = [_pool["threads"].submit(work, w, chunks[w::n]) for w in range(n)]
-        return [f.result() for f in futures]
+        futures = [_pool["threads"].submit(work, w, chunks[w::n]) for w in range(1, n)]
+        return [work(0, chunks[0::n])] + [f.result() for f in futures]  # the caller is worker 0
