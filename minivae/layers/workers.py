@@ -19,12 +19,13 @@ The thread count is Numba's (`numba.get_num_threads()`, from NUMBA_NUM_THREADS o
 thread runs everything in the caller. BLAS is limited through threadpoolctl, which knows OpenBLAS, MKL and BLIS;
 with a BLAS it cannot limit the result is the same, only slower (the workers' GEMMs compete for the cores).
 """
-from concurrent.futures import ThreadPoolExecutor
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
 from threadpoolctl import ThreadpoolController
 
-_pool = {}  # the thread pool and the BLAS controller, made on first use
+_pool = {}  # the thread pool, its size, the process it belongs to and the BLAS controller, made on first use
 
 
 def worker_count():
@@ -34,13 +35,21 @@ def worker_count():
 
 def for_each_worker(chunks, work):
     """[work(w, chunks[w::n]) for w in range(n)], the n = min(worker_count(), len(chunks)) calls run concurrently,
-    BLAS single-threaded meanwhile. `work` must only write to what its own chunks own (or to per-worker buffers)."""
+    BLAS single-threaded meanwhile. `work` must only write to what its own chunks own (or to per-worker buffers).
+
+    The calling thread is worker 0; a pool of n − 1 threads runs the others. A process forked from this one has no
+    such threads, so it makes its own pool.
+    """
     n = min(worker_count(), len(chunks))
     if n == 1:
         return [work(0, chunks)]
-    if _pool.get("size", 0) < n:
-        _pool.update(size=n, threads=ThreadPoolExecutor(n - 1, thread_name_prefix="minivae-worker"),
+    if _pool.get("size", 0) < n or _pool["pid"] != os.getpid():
+        _pool.update(size=n, pid=os.getpid(), threads=ThreadPoolExecutor(n - 1, thread_name_prefix="minivae-worker"),
                      blas=ThreadpoolController().select(user_api="blas"))
     with _pool["blas"].limit(limits=1):
         futures = [_pool["threads"].submit(work, w, chunks[w::n]) for w in range(1, n)]
-        return [work(0, chunks[0::n])] + [f.result() for f in futures]  # the caller is worker 0
+        try:
+            first = work(0, chunks[0::n])
+        finally:
+            wait(futures)  # never return (or raise) while another worker still writes
+        return [first] + [f.result() for f in futures]
