@@ -24,11 +24,11 @@ apart made the first layer's im2col 3× slower than the copy plus a contiguous i
 Cache blocking: `Conv2d` runs the lines above on a few images at a time (`image_chunks`, ~2 MB of im2col rows), so
 that what one line writes is still in the core's cache when the next line reads it. Restricting the GEMMs to a
 chunk's rows changes nothing in the math; dL/dW = Σ_chunks dz_chunkᵀ cols_chunk. It made the step 5–7% faster than
-whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py). The chunks are shared
-between the cores, each running the lines above on its own chunks (workers.py); a worker adds up its chunks'
-dL/dW and dL/db, and the layer adds up the workers'. The backward recomputes each
-chunk's im2col instead of keeping the forward's: that took no measurable time (the stored matrix would have to come
-back from memory anyway) and saves its memory, 34 MB for conv64's second layer at batch 64, 260 MB at batch 500.
+whole-batch matrices in our single-thread measurements (benchmarks/conv_profile.py). The chunks are shared between
+the cores, each running the lines above on its own chunks (workers.py); a worker adds up its chunks' dL/dW and
+dL/db, and the layer adds up the workers'. The backward recomputes each chunk's im2col instead of keeping the
+forward's: that took no measurable time (the stored matrix would have to come back from memory anyway) and saves
+its memory, 34 MB for conv64's second layer at batch 64, 260 MB at batch 500.
 
 `conv2d_forward` / `conv2d_backward` are the NumPy specification; `Conv2d` runs the same math on the Numba kernels.
 """
