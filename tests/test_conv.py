@@ -1,5 +1,7 @@
 """Conv2d and ConvTranspose2d: finite differences, the adjoint identity, NumPy reference vs Numba, bad shapes, init,
 and (when torch is installed) parity with torch.nn.functional in float64."""
+from unittest.mock import patch
+
 import numba
 import numpy as np
 import pytest
@@ -158,6 +160,19 @@ def test_layout_of_input_does_not_matter(kind):
         results.append((y, dx, layer.grads["W"].copy(), dy))
     for a, b in zip(results[0][:3], results[1][:3]):
         np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(B=st.integers(1, 300), rows=st.integers(1, 4096), row_bytes=st.sampled_from([1, 4, 64, 2048, 8192, 2 ** 21]),
+       workers=st.integers(1, 8))
+def test_image_chunks_cover_the_batch_in_equal_shares(B, rows, row_bytes, workers):
+    with patch.object(conv2d, "worker_count", lambda: workers):
+        chunks = conv2d.image_chunks(B, rows, row_bytes)
+    sizes = [s.stop - s.start for s in chunks]
+    assert [s.start for s in chunks] == list(np.cumsum([0] + sizes[:-1])) and chunks[-1].stop == B, chunks
+    assert max(sizes) == sizes[0] <= min(sizes) + 1, f"unequal chunks {sizes}"
+    assert sizes[0] == 1 or sizes[0] * rows * row_bytes <= conv2d.CHUNK_BYTES, f"chunk of {sizes[0]} images too big"
+    assert len(chunks) % workers == 0 or len(chunks) == B, f"{len(chunks)} chunks for {workers} workers"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -81,8 +81,9 @@ CHUNK_BYTES = 2 ** 21  # about one core's L2 cache; 1, 2 and 4 MB measured alike
 
 
 def image_chunks(B, rows_per_image, row_bytes):
-    """Slices of whole images whose im2col rows take about CHUNK_BYTES (at least one image each), as many as a
-    multiple of the workers' count (workers.py) allows, of equal sizes, so that every core gets the same work.
+    """Slices of whole images whose im2col rows take at most CHUNK_BYTES (or one image), their count a multiple of
+    the workers' (workers.py) unless there are fewer images, their sizes equal to one image, the first the largest,
+    so that every core gets the same work.
 
     im2col writes a chunk's rows and the GEMM reads them right away, while they are still in the core's cache;
     a whole batch's im2col matrix (33 MB for conv64's second layer) would make the GEMM stream it from memory.
@@ -90,8 +91,8 @@ def image_chunks(B, rows_per_image, row_bytes):
     per_chunk = max(1, CHUNK_BYTES // max(1, rows_per_image * row_bytes))  # images under CHUNK_BYTES
     needed, n = -(-B // per_chunk), worker_count()
     count = min(B, -(-needed // n) * n)                  # rounded up to a multiple of n, at most one per image
-    size = -(-B // count)
-    return [slice(b, min(b + size, B)) for b in range(0, B, size)]
+    starts = [-(-i * B // count) for i in range(count + 1)]  # sizes ⌈B/count⌉ or one less, the first the largest
+    return [slice(a, b) for a, b in zip(starts, starts[1:])]
 
 
 class Conv2d:
