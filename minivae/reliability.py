@@ -16,6 +16,7 @@ import threading
 import numpy as np
 
 from .errors import MinivaeError
+from .flat import tiled_buffer
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -74,7 +75,11 @@ def check_finite_loss(terms, step, epoch):
 
 
 def check_finite_grads(grads, step, epoch):
-    """MinivaeError naming the first gradient tensor with a NaN/Inf at training step `step` (checked as one sum)."""
+    """MinivaeError naming the first gradient tensor with a NaN/Inf at training step `step` (checked as one sum:
+    over the model's whole gradient buffer when the gradients are packed (flat.py), else per tensor)."""
+    flat = tiled_buffer(list(grads.values()))
+    if flat is not None and np.isfinite(flat.sum()):
+        return
     for name, g in grads.items():
         if not np.isfinite(g.sum()):
             n_bad = int(np.sum(~np.isfinite(g)))
