@@ -94,56 +94,95 @@ def weight_from_matrix(W_m, W_shape):
 
 
 # ---------------------------------------------------------------- Numba kernels (what runs)
+#
+# The loops below are compiled once per (k, C) when a kernel row holds few numbers (k·C ≤ THIN_ROW: the first layer
+# of an encoder, the last of a decoder), with k and C as compile-time constants, so that the compiler unrolls the
+# inner loops over j and c; for all other shapes once, with k and C read at run time. Measured single-threaded,
+# k = 4: im2col 2.0 → 0.52 ns per value for C = 1, 0.83 → 0.28 for C = 3, 0.56 → 0.27 for C = 6, and col2im
+# 2.2 → 0.51 and 0.93 → 0.36; from C = 8 on the unrolled loops were no faster, from C = 16 on slower (0.16 → 0.26).
+# Each variant is cached on disk like every other kernel (Numba keys the cache by the closure's constants).
 
-@njit(cache=True, nogil=True)
+THIN_ROW = 24
+
+
+def _im2col_loops(k_fixed, C_fixed):
+    """im2col's loops with k and C fixed at compile time (0: taken from the arguments at run time)."""
+    @njit(cache=True, nogil=True)
+    def im2col(x, k_arg, stride, padding, cols):
+        k = k_fixed if k_fixed else k_arg
+        B, H, W, C_arg = x.shape
+        C = C_fixed if C_fixed else C_arg
+        Ho = (H + 2 * padding - k) // stride + 1
+        Wo = (W + 2 * padding - k) // stride + 1
+        for b in range(B):
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    row = (b * Ho + ho) * Wo + wo
+                    h0, w0 = ho * stride - padding, wo * stride - padding
+                    for i in range(k):
+                        hi = h0 + i
+                        for j in range(k):
+                            wi = w0 + j
+                            base = (i * k + j) * C
+                            if 0 <= hi < H and 0 <= wi < W:
+                                for c in range(C):
+                                    cols[row, base + c] = x[b, hi, wi, c]
+                            else:  # the patch hangs over the zero padding
+                                for c in range(C):
+                                    cols[row, base + c] = 0
+    return im2col
+
+
+def _col2im_loops(k_fixed, C_fixed):
+    """col2im's loops with k and C fixed at compile time (0: taken from the arguments at run time)."""
+    @njit(cache=True, nogil=True)
+    def col2im(cols, k_arg, stride, padding, x):
+        k = k_fixed if k_fixed else k_arg
+        B, H, W, C_arg = x.shape
+        C = C_fixed if C_fixed else C_arg
+        Ho = (H + 2 * padding - k) // stride + 1
+        Wo = (W + 2 * padding - k) // stride + 1
+        for b in range(B):
+            for h in range(H):
+                for w in range(W):
+                    for c in range(C):
+                        x[b, h, w, c] = 0
+            for ho in range(Ho):
+                for wo in range(Wo):
+                    row = (b * Ho + ho) * Wo + wo
+                    h0, w0 = ho * stride - padding, wo * stride - padding
+                    for i in range(k):
+                        hi = h0 + i
+                        if hi < 0 or hi >= H:
+                            continue
+                        for j in range(k):
+                            wi = w0 + j
+                            if wi < 0 or wi >= W:
+                                continue
+                            base = (i * k + j) * C
+                            for c in range(C):
+                                x[b, hi, wi, c] += cols[row, base + c]
+    return col2im
+
+
+_variants = {}
+
+
+def _loops(make, k, C):
+    """The compiled variant of `make`'s loops for kernel size k and C channels (made on first use)."""
+    key = (make, k, C) if k * C <= THIN_ROW else (make, 0, 0)
+    if key not in _variants:
+        _variants[key] = make(*key[1:])
+    return _variants[key]
+
+
 def im2col_kernel(x, k, stride, padding, cols):
     """cols (B·Ho·Wo, k·k·C) <- im2col(x) for the image x indexed (B, H, W, C) (any strides). Serial, nogil."""
-    B, H, W, C = x.shape
-    Ho = (H + 2 * padding - k) // stride + 1
-    Wo = (W + 2 * padding - k) // stride + 1
-    for b in range(B):
-        for ho in range(Ho):
-            for wo in range(Wo):
-                row = (b * Ho + ho) * Wo + wo
-                h0, w0 = ho * stride - padding, wo * stride - padding
-                for i in range(k):
-                    hi = h0 + i
-                    for j in range(k):
-                        wi = w0 + j
-                        base = (i * k + j) * C
-                        if 0 <= hi < H and 0 <= wi < W:
-                            for c in range(C):
-                                cols[row, base + c] = x[b, hi, wi, c]
-                        else:  # the patch hangs over the zero padding
-                            for c in range(C):
-                                cols[row, base + c] = 0
+    _loops(_im2col_loops, k, x.shape[3])(x, k, stride, padding, cols)
 
 
-@njit(cache=True, nogil=True)
 def col2im_kernel(cols, k, stride, padding, x):
     """x <- col2im(cols) for the image x indexed (B, H, W, C) (any strides; overwritten). Serial, nogil.
     The patches of one example only touch that example's image, so workers given different images never write to
     the same pixel."""
-    B, H, W, C = x.shape
-    Ho = (H + 2 * padding - k) // stride + 1
-    Wo = (W + 2 * padding - k) // stride + 1
-    for b in range(B):
-        for h in range(H):
-            for w in range(W):
-                for c in range(C):
-                    x[b, h, w, c] = 0
-        for ho in range(Ho):
-            for wo in range(Wo):
-                row = (b * Ho + ho) * Wo + wo
-                h0, w0 = ho * stride - padding, wo * stride - padding
-                for i in range(k):
-                    hi = h0 + i
-                    if hi < 0 or hi >= H:
-                        continue
-                    for j in range(k):
-                        wi = w0 + j
-                        if wi < 0 or wi >= W:
-                            continue
-                        base = (i * k + j) * C
-                        for c in range(C):
-                            x[b, hi, wi, c] += cols[row, base + c]
+    _loops(_col2im_loops, k, x.shape[3])(cols, k, stride, padding, x)
