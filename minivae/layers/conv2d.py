@@ -17,9 +17,8 @@ Backward, with dz = dy · f'(z), read as a (B·Ho·Wo, O) matrix:
 
 Memory layout: the layer takes and returns arrays that are *logically* (B, C, H, W), like PyTorch. The result is a
 transposed view of the GEMM's NHWC output (no copy), and the next convolution's im2col reads it through its strides;
-a reshape to a vector (Flatten) puts it back into NCHW order. So the data are converted only at the boundaries: an
-input stored NCHW (the data set's images) is copied to NHWC once, because im2col reading three channels 4096 floats
-apart made the first layer's im2col 3× slower than the copy plus a contiguous im2col (conv64, batch 64).
+a reshape to a vector (Flatten) puts it back into NCHW order. An input stored NCHW (the data set's images) is read
+through its strides too when it has few channels, and copied to NHWC once otherwise (`im2col_input`).
 
 Cache blocking: `Conv2d` runs the lines above on a few images at a time (`image_chunks`, ~2 MB of im2col rows), so
 that what one line writes is still in the core's cache when the next line reads it. Restricting the GEMMs to a
@@ -38,8 +37,8 @@ from ..activations import (activation_code, bias_act_backward, bias_act_backward
                            bias_act_forward_kernel, bias_grad)
 from ..errors import MinivaeError
 from .dense import uniform_init
-from .im2col import (col2im_kernel, col2im_reference, conv_output_shape, im2col_kernel, im2col_reference,
-                     weight_from_matrix, weight_matrix)
+from .im2col import (col2im_kernel, col2im_reference, conv_output_shape, im2col_input, im2col_kernel,
+                     im2col_reference, weight_from_matrix, weight_matrix)
 from .workers import for_each_worker, worker_count
 
 
@@ -124,7 +123,7 @@ class Conv2d:
         W_m = weight_matrix(self.params["W"])
         y = np.empty((B, P, O), dtype=W_m.dtype)                            # NHWC: rows (b, ho·wo)
         z = y.reshape(B * P, O)
-        x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # a copy only for NCHW input (the data)
+        x_nhwc = im2col_input(x.transpose(0, 2, 3, 1), self.k)  # a copy only for NCHW input with many channels
         chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
         rows_max = (chunks[0].stop - chunks[0].start) * P
 

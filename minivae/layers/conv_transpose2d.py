@@ -25,9 +25,10 @@ Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
     dL/db    = Σ_{b, h, w} dz           (C_out,)
 
 Memory layout and cache blocking as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and
-returned as a transposed view; a dz that arrives NCHW (the likelihood's gradient, at the last layer) is copied to
-NHWC, one chunk at a time, before im2col reads it (as conv2d.py does with its input); the lines above run a few
-images at a time, dL/dW_m = Σ_chunks X_chunkᵀ dL/dcols_chunk.
+returned as a transposed view; a dz that arrives NCHW (the likelihood's gradient, at the last layer) is read through
+its strides when it has few channels and copied to NHWC one chunk at a time otherwise (`im2col_input`, as
+conv2d.py does with its input); the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ
+dL/dcols_chunk.
 
 `conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification; `ConvTranspose2d` runs the
 same math on the Numba kernels.
@@ -39,8 +40,8 @@ from ..activations import (activation_code, bias_act_backward, bias_act_backward
 from ..errors import MinivaeError
 from .conv2d import check_image, image_chunks, scratch
 from .dense import uniform_init
-from .im2col import (col2im_kernel, col2im_reference, im2col_kernel, im2col_reference, weight_from_matrix,
-                     weight_matrix)
+from .im2col import (col2im_kernel, col2im_reference, im2col_input, im2col_kernel, im2col_reference,
+                     weight_from_matrix, weight_matrix)
 from .workers import for_each_worker
 
 
@@ -139,7 +140,7 @@ class ConvTranspose2d:
                 rows = slice(s.start * P, s.stop * P)
                 bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
                                          self.code)                    # in place on dy, viewed (images, P, C)
-                dz = np.ascontiguousarray(dy[s].transpose(0, 2, 3, 1))  # NHWC; a copy only if dy came in NCHW
+                dz = im2col_input(dy[s].transpose(0, 2, 3, 1), self.k)  # NHWC (see im2col_input)
                 db += bias_grad(dz)
                 d = dcols[:rows.stop - rows.start]
                 im2col_kernel(dz, self.k, self.stride, self.padding, d)
