@@ -5,10 +5,10 @@
 1. The whole step (forward, backward, Adam) of minivae's float32 conv28 (batch 128) and conv64 (batch 64), median
    ms/step. (The ratio to PyTorch is compare.py's job: it runs each framework in its own process, see there why.)
 2. The same step with every layer's forward and backward wrapped in a timer (wall clock, median over repeats).
-3. For each convolution, its three GEMMs replayed alone over the whole batch at the same threads: the GEMM share of
-   the layer's time, and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls).
-   The layers run the same GEMMs a few images at a time with the operands still in cache (conv2d.py), which can be
-   faster than the replay, so the share is an upper bound.
+3. For each convolution, its GEMMs replayed alone the way the layer runs them (chunk by chunk of images, the chunks
+   shared between the cores, BLAS single-threaded in each: layers/workers.py): the GEMM share of the layer's time,
+   and the GFLOP/s of the GEMMs against the machine's peak (best of a few 2048² float32 matmuls). In the layer the
+   operands come from im2col, still in cache, or compete with it, so the share is an estimate.
    What is not GEMM is im2col/col2im, the fused bias+activation pass and layout copies.
 On a shared, busy machine use --threads 1 --cpu-time: the shares stay meaningful when wall-clock times do not.
 
@@ -46,6 +46,8 @@ import numpy as np  # noqa: E402  (after the thread settings)
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from minivae.layers import Conv2d, ConvTranspose2d  # noqa: E402
+from minivae.layers.conv2d import image_chunks  # noqa: E402
+from minivae.layers.workers import for_each_worker, worker_count  # noqa: E402
 from minivae.models import build_model  # noqa: E402
 from minivae.optim import Adam  # noqa: E402
 
@@ -112,17 +114,35 @@ def wrap(layer, label, table):
 
 
 def conv_gemms(layer, need_dx):
-    """The GEMMs this conv layer ran in its last step, as closures on arrays of the same shapes, and their FLOPs."""
-    if isinstance(layer, Conv2d):
-        W_m = layer.W_m                                           # (O, K)
-        cols = np.ones((layer.y.shape[0] * layer.y.shape[1], W_m.shape[1]), np.float32)  # (M = B·Ho·Wo, K)
-        dz = np.ones((cols.shape[0], W_m.shape[0]), np.float32)  # (M, O)
-        gemms = [lambda: cols @ W_m.T, lambda: dz.T @ cols] + ([lambda: dz @ W_m] if need_dx else [])
-    else:
-        X, W_m = layer.X, layer.W_m                               # (M, C_in), (C_in, K)
-        cols = np.ones((X.shape[0], W_m.shape[1]), np.float32)
-        gemms = [lambda: X @ W_m, lambda: X.T @ cols] + ([lambda: cols @ W_m.T] if need_dx else [])
-    return gemms, 2 * cols.shape[0] * W_m.size * len(gemms)
+    """The GEMMs this conv layer ran in its last step, replayed as the layer runs them: chunk by chunk of images
+    (`image_chunks`), the chunks shared between the workers with BLAS single-threaded (`for_each_worker`). Returns
+    a closure that runs them all once, and their FLOPs."""
+    conv = isinstance(layer, Conv2d)
+    W_m = layer.W_m                                              # Conv2d (O, K); ConvTranspose2d (C_in, K)
+    B, P = (layer.y.shape[0], layer.y.shape[1]) if conv else (layer.y.shape[0], layer.X.shape[0] // layer.y.shape[0])
+    A, K = W_m.shape
+    chunks = image_chunks(B, P, K * W_m.itemsize)
+    rows = (chunks[0].stop - chunks[0].start) * P
+    wide = np.ones((rows, K), W_m.dtype)                         # cols (Conv2d) or dL/dcols (ConvTranspose2d)
+    narrow = np.ones((rows, A), W_m.dtype)                       # dz (Conv2d) or X (ConvTranspose2d)
+    outs = [(np.empty((rows, K), W_m.dtype), np.empty((A, K), W_m.dtype), np.empty((rows, A), W_m.dtype))
+            for _ in range(worker_count())]
+
+    def work(w, mine):
+        big, weight, small = outs[w]
+        for s in mine:
+            r = (s.stop - s.start) * P
+            if conv:  # z = cols W_mᵀ, dW_m = dzᵀ cols, dcols = dz W_m
+                np.matmul(wide[:r], W_m.T, out=small[:r])
+                np.matmul(narrow[:r].T, wide[:r], out=weight)
+                if need_dx:
+                    np.matmul(narrow[:r], W_m, out=big[:r])
+            else:     # cols = X W_m, dW_m = Xᵀ dcols, dX = dcols W_mᵀ
+                np.matmul(narrow[:r], W_m, out=big[:r])
+                np.matmul(narrow[:r].T, wide[:r], out=weight)
+                if need_dx:
+                    np.matmul(wide[:r], W_m.T, out=small[:r])
+    return (lambda: for_each_worker(chunks, work)), 2 * B * P * W_m.size * (3 if need_dx else 2)
 
 
 def profile(name, vae, step, repeats, peak):
@@ -148,7 +168,7 @@ def profile(name, vae, step, repeats, peak):
             row = f"{label:28s} {f:7.2f} {b:7.2f}"
             if isinstance(layer, (Conv2d, ConvTranspose2d)):
                 gemms, flops = conv_gemms(layer, need_dx=not (part == "encoder" and i == 0))
-                g = sum(min(median_ms(gm, 3) for _ in range(2)) for gm in gemms)
+                g = min(median_ms(gemms, 3) for _ in range(2))
                 row += f" {g:8.2f} {100 * g / (f + b):6.0f}% {flops / g / 1e6:9.0f}"
                 sums += (f + b, g, 1)
             print(row)
