@@ -10,8 +10,8 @@ The products stay on BLAS; the bias add, activation and their backward run in on
 """
 import numpy as np
 
-from ..activations import (activation_code, bias_act_backward, bias_act_backward_parallel, bias_act_forward,
-                           bias_act_forward_parallel, bias_grad)
+from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
+                           bias_act_forward_kernel, bias_grad)
 
 
 def dense_forward(x, W, b, activation):
@@ -47,13 +47,13 @@ class Dense:
     def forward(self, x):
         W, b = self.params["W"], self.params["b"]
         y = x @ W
-        bias_act_forward_parallel(y[:, None], b, self.code)
+        bias_act_forward_kernel(y[:, None], b, self.code)
         self.x, self.y = x, y
         return y
 
     def backward(self, dy, need_dx=True):
         """dy is overwritten with dz = dy · f'(z) (the caller no longer needs it)."""
-        bias_act_backward_parallel(dy[:, None], self.y[:, None], self.code)
+        bias_act_backward_kernel(dy[:, None], self.y[:, None], self.code)
         dz = dy
         np.matmul(self.x.T, dz, out=self.grads["W"])
         self.grads["b"][...] = bias_grad(dz)
