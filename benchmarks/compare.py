@@ -77,7 +77,8 @@ def parse_args(argv=None):
                    help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default all)")
     p.add_argument("--repeats", type=int, default=30,
                    help="timed steps per framework and (model, dtype), in 3 passes (default 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (JAX compiles in the first) (default 3)")
+    p.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first, and at least 1 s of them (JAX compiles in the first) (default 3)")
     p.add_argument("--max-seconds", type=float, default=60.0,
                    help="time budget of a (model, dtype), shared by its frameworks and passes; every block keeps "
                         "at least 2 steps (default 60)")
@@ -227,6 +228,10 @@ def _timed(fn):
     return time.perf_counter() - t0
 
 
+# Warm-up: at least --warmup steps and WARMUP_S seconds. A fresh process's first steps are slower while its heap
+# grows: minivae's MLP took ~170 page faults and 4.0–5.7 ms per step over its first 50 steps, 3.3 ms afterwards.
+WARMUP_S = 1.0
+
 # Pause before each block: the threads of the framework that ran last (OpenBLAS's spin up to ~0.1 s after a GEMM)
 # must go to sleep before the next one is timed.
 SETTLE_S = 0.3
@@ -237,8 +242,11 @@ def serve(conn, fw, model, dtype, params0, x, eps, warmup):
     blocks of steps on request ((n, budget_s) -> list of seconds) until it receives None."""
     try:
         step = MAKERS[fw](model, dtype, params0, x, eps)
+        t_warm = time.perf_counter()
         first = step()  # the first step from the shared start: the losses must agree across frameworks
-        for _ in range(warmup - 1):
+        for i in range(1, 10 ** 9):
+            if i >= warmup and time.perf_counter() - t_warm >= WARMUP_S:
+                break
             step()
     except Exception as err:  # a framework that cannot run this cell is reported, not fatal
         conn.send(("error", f"{type(err).__name__}: {err}"))
