@@ -13,7 +13,7 @@ from minivae.gradcheck import CONV_CONFIGS, TOLERANCE, conv_layer_check
 from minivae.layers import Conv2d, ConvTranspose2d, conv2d
 from minivae.layers.conv2d import conv2d_backward, conv2d_forward
 from minivae.layers.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
-from minivae.layers.im2col import col2im_kernel, col2im_reference, im2col_kernel, im2col_reference
+from minivae.layers.im2col import THIN_ROW, col2im_kernel, col2im_reference, im2col_kernel, im2col_reference
 
 KINDS = ("conv", "convT")
 
@@ -86,10 +86,12 @@ def stored_nhwc(a):
     return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
 
-@settings(max_examples=60, deadline=None)
-@given(**shapes, nhwc=st.booleans())
-def test_im2col_col2im_kernels_match_reference(B, C, O, H, W, k, stride, padding, seed, nhwc):
+@settings(max_examples=80, deadline=None)
+@given(**shapes, nhwc=st.booleans(), wide=st.booleans())
+def test_im2col_col2im_kernels_match_reference(B, C, O, H, W, k, stride, padding, seed, nhwc, wide):
+    """Both compiled variants (im2col.py): k and C as constants (k·C ≤ THIN_ROW) and read at run time (wide)."""
     assume(H + 2 * padding >= k and W + 2 * padding >= k)
+    C += THIN_ROW if wide else 0
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((B, C, H, W))
     x = stored_nhwc(x) if nhwc else x
