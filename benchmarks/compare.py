@@ -242,12 +242,11 @@ def serve(conn, fw, model, dtype, params0, x, eps, warmup):
     blocks of steps on request ((n, budget_s) -> list of seconds) until it receives None."""
     try:
         step = MAKERS[fw](model, dtype, params0, x, eps)
-        t_warm = time.perf_counter()
+        t_warm, steps = time.perf_counter(), 1
         first = step()  # the first step from the shared start: the losses must agree across frameworks
-        for i in range(1, 10 ** 9):
-            if i >= warmup and time.perf_counter() - t_warm >= WARMUP_S:
-                break
+        while steps < warmup or time.perf_counter() - t_warm < WARMUP_S:
             step()
+            steps += 1
     except Exception as err:  # a framework that cannot run this cell is reported, not fatal
         conn.send(("error", f"{type(err).__name__}: {err}"))
         return
