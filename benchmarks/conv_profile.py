@@ -38,7 +38,7 @@ def parse():
 args = parse()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(args.threads)
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # minivae's default; numpy is imported before minivae here
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")  # minivae's default; numpy is imported before minivae here
 if args.blas_threads:
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
 

@@ -8,12 +8,15 @@ Losses are in nats per example (summed over the D values, averaged over the batc
 import ctypes
 import os
 
-# OpenBLAS's worker threads busy-wait after each matrix product (2^28 cycles, ~0.1 s) for the next one, on the core
-# that Numba's worker needs for the kernel that follows: im2col right after a GEMM took 0.98 ms instead of 0.52
-# (conv28's first layer). 2^4 cycles makes them sleep at once, and a GEMM after a GEMM costs the same. OpenBLAS reads
-# this when numpy loads it, so it works when minivae is imported before numpy (the `minivae` command is); otherwise
-# put OPENBLAS_THREAD_TIMEOUT=4 in the environment yourself. A user's own setting wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# OpenBLAS's worker threads busy-wait after each matrix product for the next one, 2^N TSC cycles with N =
+# OPENBLAS_THREAD_TIMEOUT (default 28: ~0.1 s), on the core that a Numba kernel or a conv worker needs next: im2col
+# right after a GEMM took 0.98 ms instead of 0.52 (conv28's first layer). Asleep, a worker takes longer to wake than
+# the gap between two products of a dense stack (a bias+activation pass, 3–17 µs). 2^16 cycles (~25 µs at 2.6 GHz)
+# bridges those gaps and ends before the longer work in between: the MLP train step took 3.31 ms instead of 3.55 with
+# N = 4 (float64 7.20 instead of 7.92; medians of 4000 steps in alternating blocks), conv28 and conv64 the same.
+# OpenBLAS reads this when numpy loads it, so it works when minivae is imported before numpy (the `minivae` command
+# is); otherwise put OPENBLAS_THREAD_TIMEOUT=16 in the environment yourself. A user's own setting wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")
 
 
 def _amd_zen4(cpuinfo="/proc/cpuinfo"):

@@ -15,7 +15,7 @@ binary cross-entropy, not a normalized density (see the continuous Bernoulli for
 meaningful; on grayscale data the same number is a cross-entropy and bits/dim should not be quoted.
 """
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..activations import sigmoid, softplus
 from .support import Likelihood
@@ -48,7 +48,7 @@ def exp_neg_abs(logits):
     return e, np.log1p(e)
 
 
-@njit(cache=True, parallel=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def bernoulli_nll_kernel(logits, x, e, log1p_e, scale, nll, dlogits):
     """One pass over (B, D), given e = exp(−|l|) and log1p(e):
     nll[b] = Σ_D softplus(l) − x·l with softplus(l) = max(l, 0) + log1p(e), and dlogits = scale · (σ(l) − x) with
@@ -58,11 +58,14 @@ def bernoulli_nll_kernel(logits, x, e, log1p_e, scale, nll, dlogits):
 
     Every constant has the logits' dtype, so a float32 model computes in float32 (a float64 literal would make
     Numba convert each value and use half-width SIMD); fastmath "reassoc" lets the sum over D use several partial
-    sums, i.e. vectorize (2.3× faster for 128×784, and no less accurate than one running sum).
+    sums, i.e. vectorize (2.3× faster for 128×784, and no less accurate than one running sum); error_model "numpy"
+    lets the division vectorize (Python's error model checks every divisor for zero, which keeps LLVM from
+    vectorizing the loop). Serial and nogil: 24 µs for 128×784 where the loop parallel over the examples took 46–61
+    µs, most of it waking Numba's sleeping threads.
     """
     B, D = logits.shape
     zero, one, scale = logits.dtype.type(0), logits.dtype.type(1), logits.dtype.type(scale)
-    for b in prange(B):
+    for b in range(B):
         acc = zero
         for d in range(D):
             l = logits[b, d]
