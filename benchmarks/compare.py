@@ -76,7 +76,7 @@ def parse_args(argv=None):
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default all)")
     p.add_argument("--repeats", type=int, default=30,
-                   help="timed steps per framework and (model, dtype), in 3 passes (default 30)")
+                   help="timed steps per framework and (model, dtype), in 3 passes, each at least 1 s (default 30)")
     p.add_argument("--warmup", type=int, default=3,
                    help="untimed steps first, and at least 1 s of them (JAX compiles in the first) (default 3)")
     p.add_argument("--max-seconds", type=float, default=60.0,
@@ -237,9 +237,15 @@ WARMUP_S = 1.0
 SETTLE_S = 0.3
 
 
+# A timed block lasts at least MIN_BLOCK_S as well as its share of --repeats: 30 MLP steps are 0.1 s, which one burst
+# of load on a shared machine can fill; a second holds ~300 of them.
+MIN_BLOCK_S = 1.0
+
+
 def serve(conn, fw, model, dtype, params0, x, eps, warmup):
     """A worker process's loop: build `fw`'s step, run the first step and the warm-up, report; then run and time
-    blocks of steps on request ((n, budget_s) -> list of seconds) until it receives None."""
+    blocks of steps on request ((n, budget_s) -> list of seconds: at least n steps and MIN_BLOCK_S, at least 2 steps
+    and at most about budget_s) until it receives None."""
     try:
         step = MAKERS[fw](model, dtype, params0, x, eps)
         t_warm, steps = time.perf_counter(), 1
@@ -255,9 +261,10 @@ def serve(conn, fw, model, dtype, params0, x, eps, warmup):
         n, budget = request
         step()  # untimed: wakes this framework's thread pool after the others ran
         t_block, times = time.perf_counter(), []
-        for i in range(n):
+        while True:
             times.append(_timed(step))
-            if i >= 1 and time.perf_counter() - t_block > budget:
+            elapsed = time.perf_counter() - t_block
+            if len(times) >= 2 and elapsed > budget or len(times) >= n and elapsed >= MIN_BLOCK_S:
                 break
         conn.send(times)
 

@@ -33,6 +33,11 @@ def adam_kernel(theta, g, m, v, step_size, beta1, beta2, inv_sqrt_bc2, eps):
 
     The scalars must come as the arrays' dtype (`Adam.step` does this): a Python float would make Numba compute a
     float32 model's update in float64, half as many values per SIMD instruction.
+
+    Parallel over Numba's threads although waking them costs tens of µs: the update streams seven arrays of 2.6 MB
+    (the MLP), mostly from memory, and the MLP train step measured 3.27 ms with this kernel, 3.43 ms with a serial
+    (vectorized, error_model "numpy") one and 3.68 ms with the serial one on both halves in layers/workers.py's
+    threads (medians of 2500 steps in alternating blocks).
     """
     one = theta.dtype.type(1)
     for i in prange(theta.size):
