@@ -232,7 +232,7 @@ def _timed(fn):
 # grows: minivae's MLP took ~170 page faults and 4.0–5.7 ms per step over its first 50 steps, 3.3 ms afterwards.
 WARMUP_S = 1.0
 
-# Pause before each block: the threads of the framework that ran last (OpenBLAS's spin up to ~0.1 s after a GEMM)
+# Pause before each block: the threads of the framework that ran last (OpenMP's and OpenBLAS's default spin ~0.1 s)
 # must go to sleep before the next one is timed.
 SETTLE_S = 0.3
 
