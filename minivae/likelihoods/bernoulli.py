@@ -48,7 +48,7 @@ def exp_neg_abs(logits):
     return e, np.log1p(e)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
 def bernoulli_nll_kernel(logits, x, e, log1p_e, scale, nll, dlogits):
     """One pass over (B, D), given e = exp(−|l|) and log1p(e):
     nll[b] = Σ_D softplus(l) − x·l with softplus(l) = max(l, 0) + log1p(e), and dlogits = scale · (σ(l) − x) with
@@ -60,8 +60,8 @@ def bernoulli_nll_kernel(logits, x, e, log1p_e, scale, nll, dlogits):
     Numba convert each value and use half-width SIMD); fastmath "reassoc" lets the sum over D use several partial
     sums, i.e. vectorize (2.3× faster for 128×784, and no less accurate than one running sum); error_model "numpy"
     lets the division vectorize (Python's error model checks every divisor for zero, which keeps LLVM from
-    vectorizing the loop). Serial and nogil: 24 µs for 128×784 where the loop parallel over the examples took 46–61
-    µs, most of it waking Numba's sleeping threads.
+    vectorizing the loop). Serial: 24 µs for 128×784 where the loop parallel over the examples took 46–61 µs, most
+    of it waking Numba's sleeping threads.
     """
     B, D = logits.shape
     zero, one, scale = logits.dtype.type(0), logits.dtype.type(1), logits.dtype.type(scale)
