@@ -7,19 +7,26 @@ Layout (every entry a plain array, so `np.load(path, allow_pickle=False)` reads 
     "meta"           a JSON string: {"config": model config, "train": training settings, "epoch": int, "step": int,
                      "optim_t": int, "rng_state": the Generator's bit-generator state, "format": 1}
 
-Writing is atomic: the file is written to a temporary name in the same directory, flushed to disk (fsync), then
-renamed over the old checkpoint with os.replace, so a crash mid-write leaves the previous checkpoint intact.
+Writing is atomic (files.atomic_write): the file is written to a temporary name in the same directory, flushed to disk
+(fsync), then renamed over the old checkpoint with os.replace, so a crash mid-write leaves the previous checkpoint
+intact.
+
+Reading costs what the headers admit, never what a hostile file inflates to: each member's .npy header (dtype, shape)
+must account for exactly the member's stated uncompressed size, the sizes together must fit in memory (budget.py),
+only plain numeric and text dtypes are read (nothing is unpickled), and decompression stops at the stated size.
 """
 import io
 import json
-import os
-import tempfile
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .budget import format_bytes, model_bytes, require
 from .errors import MinivaeError
+from .files import atomic_write
 from .models import build_from_config
 
 FORMAT = 1
@@ -45,40 +52,9 @@ def save_checkpoint(path, vae, optimizer=None, meta=None, state=None):
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp made it 0600; a checkpoint is ordinary
-                f.write(buffer.getbuffer())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            fsync_directory(path.parent)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError as e:
-        raise MinivaeError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
-
-
-def current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def fsync_directory(directory):
-    """Flush the directory entry of a rename to disk (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        atomic_write(path, buffer.getbuffer())
+    except MinivaeError as e:
+        raise MinivaeError(f"cannot write checkpoint {path}: {str(e).split(': ', 1)[-1]}") from None
 
 
 def read_checkpoint(path):
@@ -90,11 +66,7 @@ def read_checkpoint(path):
         path = path / "checkpoint.npz"
     if not path.is_file():
         raise MinivaeError(f"checkpoint {path} not found (expected a checkpoint.npz written by minivae train)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as e:
-        raise MinivaeError(f"checkpoint {path} is corrupt or not a minivae checkpoint ({type(e).__name__})") from None
+    arrays = read_npz(path)
     if "meta" not in arrays or arrays["meta"].dtype.kind != "U" or arrays["meta"].shape != ():
         raise MinivaeError(f"checkpoint {path} has no metadata; not a minivae checkpoint")
     try:
@@ -108,6 +80,46 @@ def read_checkpoint(path):
     return arrays, meta
 
 
+ARRAY_KINDS = "fiuU"  # floats, integers, text (the meta JSON); never objects
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def read_npz(path):
+    """The arrays of the .npz file `path` -> {name: array}, reading at most what each member's header states
+    (module docstring); MinivaeError for anything else."""
+    def corrupt(why):
+        return MinivaeError(f"checkpoint {path} is corrupt or not a minivae checkpoint ({why})")
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if m.filename.endswith(".npy")]
+            if len(members) != len(archive.infolist()):
+                raise corrupt("a member that is not a .npy array")
+            require(sum(m.file_size for m in members), f"reading checkpoint {path}")
+            arrays = {}
+            for member in members:
+                with archive.open(member) as f:
+                    read_header = NPY_HEADERS.get(np.lib.format.read_magic(f))
+                    if read_header is None:
+                        raise corrupt(f"{member.filename} has an unknown .npy format version")
+                    shape, fortran, dtype = read_header(f)
+                    if dtype.kind not in ARRAY_KINDS or dtype.hasobject:
+                        raise corrupt(f"{member.filename} has dtype {dtype}")
+                    nbytes = math.prod(shape) * dtype.itemsize
+                    if f.tell() + nbytes != member.file_size:
+                        raise corrupt(f"{member.filename}: its header {shape} {dtype} needs {format_bytes(nbytes)}, "
+                                      f"the member holds {format_bytes(member.file_size - f.tell())}")
+                    data = f.read(nbytes)
+                    if len(data) != nbytes:
+                        raise corrupt(f"{member.filename} is truncated")
+                array = np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+                arrays[member.filename[:-len(".npy")]] = array.astype(dtype.newbyteorder("="))  # a writable copy
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError, NotImplementedError,
+            zlib.error) as e:
+        raise corrupt(type(e).__name__) from None
+    return arrays
+
+
 # Sanity bounds on a stored config, so that a corrupted number fails here instead of allocating gigabytes.
 MAX_CHANNELS, MAX_SIDE, MAX_LATENT, MAX_WIDTH, MAX_LAYER = 4, 1024, 4096, 16384, 2 ** 27
 
@@ -119,9 +131,11 @@ def check_config(path, config):
 
     shape, hidden = config.get("image_shape"), config.get("hidden")
     problems = []
-    for key in ("model", "activation", "likelihood", "dtype"):
+    for key in ("model", "activation", "likelihood"):
         if not isinstance(config.get(key), str):
             problems.append(f"{key} {config.get(key)!r} is not a name")
+    if config.get("dtype") not in ("float32", "float64"):
+        problems.append(f"dtype {config.get('dtype')!r} is not float32 or float64")
     if not (isinstance(shape, list) and len(shape) == 3 and small_int(shape[0], MAX_CHANNELS)
             and all(small_int(v, MAX_SIDE) for v in shape[1:])):
         problems.append(f"image_shape {shape!r} is not [C ≤ {MAX_CHANNELS}, H, W ≤ {MAX_SIDE}]")
@@ -156,6 +170,11 @@ def load_into(path, arrays, target, prefix):
 def load_checkpoint(path):
     """Rebuild the VAE stored in `path` -> (vae, arrays, meta); the parameters are loaded, the optimizer is not."""
     arrays, meta = read_checkpoint(path)
+    try:
+        needed = model_bytes(meta["config"])
+    except (MinivaeError, KeyError, TypeError, ValueError) as e:
+        raise MinivaeError(f"checkpoint {path} has an invalid model config ({e})") from None
+    require(needed, f"the model of checkpoint {path}")
     try:
         vae = build_from_config(meta["config"], rng=np.random.default_rng(0))
     except MinivaeError as e:

@@ -11,46 +11,28 @@
     minivae reconstruct --checkpoint PATH --data-dir FOLDER [--out reconstruct.png]
 
 Every error a user can cause is printed as one line ("minivae: error: ...") with exit status 2, no traceback.
+A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP checkpoints its last step and exits with 128 + the signal number.
 """
 import argparse
 import json
-import math
+import os
+import signal
 import sys
 
 import numpy as np
 
+from . import settings
 from .errors import MinivaeError
 from .likelihoods import LIKELIHOODS
+from .reliability import TrainingInterrupted
+from .settings import flag_type
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text!r}")
-    return value
+positive_int = flag_type(settings.positive_int, int)
+non_negative_int = flag_type(settings.non_negative_int, int)
+positive_float = flag_type(settings.positive_float, float)
+non_negative_float = flag_type(settings.non_negative_float, float)
+unit_interval = flag_type(settings.unit_interval, float)
 
 
 def int_list(text):
@@ -72,20 +54,16 @@ def cmd_train(args):
 
     options = {name: value for name, value in (("variance", args.fixed_variance), ("variance_floor", args.variance_floor),
                                                ("components", args.components)) if value is not None}
-    settings = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
-                   likelihood=args.likelihood, likelihood_options=options or None, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                   lr_decay=args.lr_decay, objective=args.objective, k=args.k, beta=args.beta, warmup=args.warmup,
-                   free_bits=args.free_bits, init_from=args.init_from,
-                   latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
-                   binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
-    if args.resume:
-        # Only the flags given on the command line (values other than their defaults) go to a resumed run; train
-        # refuses any that would change its stored settings, except --epochs.
-        defaults = vars(parser().parse_args(["train"]))
-        settings = {k: v for k, v in settings.items() if v != defaults.get(k)}
-    elif settings["epochs"] is None:
-        del settings["epochs"]  # TrainSettings' default
-    result = train(out=args.out, resume=args.resume, progress=report, quiet=args.quiet, **settings)
+    given = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
+                 likelihood=args.likelihood, likelihood_options=options or None, epochs=args.epochs,
+                 batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, objective=args.objective, k=args.k,
+                 beta=args.beta, warmup=args.warmup, free_bits=args.free_bits, init_from=args.init_from,
+                 latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
+                 binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+    # Every train flag defaults to None: only the flags given on the command line reach train, which takes its
+    # defaults for a new run and refuses, when resuming, any that would change the run's stored settings.
+    given = {name: value for name, value in given.items() if value is not None}
+    result = train(out=args.out, resume=args.resume, force=args.force, progress=report, quiet=args.quiet, **given)
     if not args.quiet:
         print(f"wrote {result.out}/checkpoint.npz, metrics.jsonl, samples.png, reconstructions.png, curves.png")
 
@@ -161,16 +139,23 @@ def cmd_gradcheck(args):
     return 0 if all(e <= TOLERANCE for _, e in results) else 1
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with its errors on one line, like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def parser():
-    p = argparse.ArgumentParser(prog="minivae", description="A VAE with every gradient written by hand.")
+    p = ArgumentParser(prog="minivae", description="A VAE with every gradient written by hand.")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VAE and write metrics, checkpoint and pictures")
-    t.add_argument("--dataset", choices=("shapes", "mnist", "frey"), default="shapes",
+    t.add_argument("--dataset", choices=("shapes", "mnist", "frey"),
                    help="shapes: built-in 64x64 RGB (default); mnist: any directory of IDX files; frey: Frey faces")
     t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey)")
-    t.add_argument("--model", default="mlp", help="architecture (default mlp)")
-    t.add_argument("--likelihood", default="bernoulli", choices=tuple(LIKELIHOODS),
+    t.add_argument("--model", help="architecture (default mlp)")
+    t.add_argument("--likelihood", choices=tuple(LIKELIHOODS),
                    help="output distribution p(x|z) (default bernoulli)")
     t.add_argument("--fixed-variance", type=positive_float, help="normal-fixed: the variance σ² (default 0.01)")
     t.add_argument("--variance-floor", type=positive_float,
@@ -178,32 +163,34 @@ def parser():
     t.add_argument("--components", type=positive_int,
                    help="discretized-logistic: mixture components K (default 5)")
     t.add_argument("--epochs", type=positive_int, help="number of epochs (default 8; with --resume, the run's)")
-    t.add_argument("--batch-size", type=positive_int, default=128)
-    t.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    t.add_argument("--lr-decay", type=positive_float, default=1.0,
+    t.add_argument("--batch-size", type=positive_int, help="examples per step (default 128)")
+    t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
+    t.add_argument("--lr-decay", type=unit_interval,
                    help="per-epoch learning-rate factor: epoch e uses lr * decay^(e-1) (default 1, constant)")
     t.add_argument("--latent", type=positive_int, help="latent size Z (default: the model's)")
     t.add_argument("--hidden", type=int_list, help="hidden widths, e.g. 400 or 200,200 (mlp)")
     t.add_argument("--activation", help="hidden activation: relu, tanh, softplus, sigmoid (default relu)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--binarize", action="store_true", help="dynamic binarization: x ~ Bernoulli(pixel) each batch")
-    t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--seed", type=non_negative_int, help="seed of every random draw (default 0)")
+    t.add_argument("--binarize", action="store_true", default=None, help="dynamic binarization: x ~ Bernoulli(pixel) each batch")
+    t.add_argument("--dtype", choices=("float32", "float64"), help="float32 (default) or float64")
     t.add_argument("--n-train", type=positive_int, help="use only the first N training images")
     t.add_argument("--n-test", type=positive_int, help="use only the first N test images")
-    t.add_argument("--objective", choices=("elbo", "iwae"), default="elbo",
+    t.add_argument("--objective", choices=("elbo", "iwae"),
                    help="elbo: −ELBO with --beta/--warmup/--free-bits (default); iwae: the K-sample bound "
                         "−log (1/K) Σ_k w_k (Burda et al. 2016)")
     t.add_argument("--k", type=positive_int, help="iwae: importance samples per example (default 5)")
-    t.add_argument("--beta", type=positive_float, default=1.0, help="elbo: KL weight β (default 1)")
-    t.add_argument("--warmup", type=non_negative_float, default=0.0,
+    t.add_argument("--beta", type=positive_float, help="elbo: KL weight β (default 1)")
+    t.add_argument("--warmup", type=non_negative_float,
                    help="elbo: epochs N of KL warm-up, weight β·min(1, t/N) at epoch t (default 0: none)")
-    t.add_argument("--free-bits", type=non_negative_float, default=0.0,
+    t.add_argument("--free-bits", type=non_negative_float,
                    help="elbo: KL floor λ nats per latent dimension, Σ_j max(λ, batch-mean KL_j) (default 0)")
     t.add_argument("--init-from", metavar="RUN",
                    help="start from the parameters of RUN (a run directory or checkpoint.npz of the same model) with "
                         "a fresh optimizer, as a new run: e.g. --objective iwae after a VAE")
     t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
+    t.add_argument("--force", action="store_true",
+                   help="start over in an --out directory that holds a run (its checkpoint and metrics are replaced)")
     t.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR (or from its checkpoint.npz) with its stored settings, bit for bit "
                         "as if never interrupted; --epochs may extend it")
@@ -213,7 +200,7 @@ def parser():
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--n", type=positive_int, default=64)
     s.add_argument("--out", default="samples.png")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=non_negative_int, default=0)
     s.set_defaults(func=cmd_sample)
 
     g = sub.add_parser("gradcheck", help="finite-difference check of every gradient (float64)")
@@ -227,7 +214,7 @@ def parser():
     e.add_argument("--n-test", type=positive_int, help="use only the first N test images")
     e.add_argument("--rows", type=positive_int, default=2000,
                    help="decoder rows per pass; bounds memory (≈ 30 KB a row for 784-200-200-50), not the result")
-    e.add_argument("--seed", type=int, help="seed of the noise and binarization (default: the run's seed)")
+    e.add_argument("--seed", type=non_negative_int, help="seed of the noise and binarization (default: the run's seed)")
     e.add_argument("--json", action="store_true", help="print one JSON object (nll, elbo, k, kl, active_units, ...)")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
@@ -244,12 +231,12 @@ def parser():
                        "interpolate.png")
     i.add_argument("--rows", type=positive_int, default=6, help="pairs of test images, one a row (default 6)")
     i.add_argument("--steps", type=positive_int, default=10, help="decoded points per row, ends included (default 10)")
-    i.add_argument("--seed", type=int, default=0, help="which test images are paired (default 0)")
+    i.add_argument("--seed", type=non_negative_int, default=0, help="which test images are paired (default 0)")
     i.set_defaults(func=cmd_interpolate)
 
     v = explore_parser("traverse", "vary one latent dimension at a time around a test image's code, rows by KL",
                        "traverse.png")
-    v.add_argument("--index", type=int, default=0, help="which test image's code μ(x) (default 0)")
+    v.add_argument("--index", type=non_negative_int, default=0, help="which test image's code μ(x) (default 0)")
     v.add_argument("--span", type=positive_float, default=3.0, help="offsets t in [-span, span] (default 3)")
     v.add_argument("--steps", type=positive_int, default=11, help="offsets per row (default 11)")
     v.add_argument("--dims", type=positive_int, help="only the DIMS dimensions of largest KL (default all)")
@@ -271,10 +258,21 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     try:
-        return args.func(args) or 0
+        status = args.func(args) or 0
+        sys.stdout.flush()  # a closed stdout shows here, not in the interpreter's flush at exit
+        return status
     except MinivaeError as e:
         print(f"minivae: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as e:
-        print(f"minivae: interrupted{'; ' + str(e) if str(e) else ''}", file=sys.stderr)
-        return 130
+    except TrainingInterrupted as e:
+        print(f"minivae: interrupted by {e}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        print("minivae: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # Python's documented recipe (library/signal.html, "Note on SIGPIPE"): the rest of the output goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("minivae: error: standard output was closed before all of it was written (broken pipe)",
+              file=sys.stderr)
+        return 2

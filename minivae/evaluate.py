@@ -46,9 +46,11 @@ import tracemalloc
 import numpy as np
 from tqdm import tqdm
 
+from .budget import evaluation_bytes, require
 from .errors import MinivaeError
 from .iwae import iwae_forward
 from .models import build_from_config
+from .settings import check, non_negative_int, positive_int
 
 BINARIZE_SEED_OFFSET = 2  # the test set is binarized with default_rng([seed, 2])
 NOISE_SEED_OFFSET = 3     # example n draws its ε from default_rng([seed, 3, n])
@@ -143,8 +145,9 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
     Keys: nll, nll_stderr (the standard error of the mean over examples), bits_per_dim (None for continuous data),
     elbo, recon, kl, elbo_mean_k, active_units, latent, k, n, rows, peak_memory_mb, seconds.
     """
-    if not (isinstance(k, (int, np.integer)) and k >= 1) or not (isinstance(rows, (int, np.integer)) and rows >= 1):
-        raise MinivaeError(f"k and rows must be positive integers, got k={k!r}, rows={rows!r}")
+    k, rows, seed = check("k", positive_int, k), check("rows", positive_int, rows), check("seed", non_negative_int, seed)
+    require(evaluation_bytes(vae.config, min(rows, k * len(images)), len(images)),
+            f"evaluating {len(images)} images with rows={rows}")
     start = time.perf_counter()
     tracing = not tracemalloc.is_tracing()
     if tracing:
@@ -180,16 +183,19 @@ def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, 
     data_dir, binarize, seed, n_test); `data_dir`, `n_test` and `seed` (of the noise and binarization) override them."""
     from .checkpoint import load_checkpoint
     from .data import load_dataset
+    from .pictures import check_images_fit
+    from .rundir import checkpoint_file
+    from .settings import stored_settings
 
+    path = checkpoint_file(path)
     vae, _, meta = load_checkpoint(path)
-    train = meta.get("train") or {}
-    dataset = train.get("dataset")
-    if dataset not in ("shapes", "mnist", "frey"):
-        raise MinivaeError(f"checkpoint {path} was trained on {dataset or 'unknown'!r} data; evaluate needs one of "
+    train = stored_settings(path, meta)
+    if train.dataset not in ("shapes", "mnist", "frey"):
+        raise MinivaeError(f"checkpoint {path} was trained on {train.dataset!r} data; evaluate needs one of "
                            f"shapes, mnist, frey (or call minivae.evaluate.evaluate with the images)")
-    data_seed = int(train.get("seed", 0))  # shapes generates its test set from it
-    seed = data_seed if seed is None else seed
-    data = load_dataset(dataset, data_dir if data_dir is not None else train.get("data_dir"), seed=data_seed,
-                        n_train=1, n_test=n_test if n_test is not None else train.get("n_test"))
-    result = evaluate(vae, data.test, k=k, seed=seed, binarize=bool(train.get("binarize")), rows=rows, quiet=quiet)
-    return {"checkpoint": str(path), "dataset": dataset, "epoch": meta.get("epoch"), **result}
+    data = load_dataset(train.dataset, data_dir if data_dir is not None else train.data_dir, seed=train.seed,
+                        n_train=1, n_test=n_test if n_test is not None else train.n_test)  # shapes: the run's seed
+    check_images_fit(vae, data.test, "the checkpoint's model", f"the {train.dataset} test images")
+    result = evaluate(vae, data.test, k=k, seed=train.seed if seed is None else seed, binarize=train.binarize,
+                      rows=rows, quiet=quiet)
+    return {"checkpoint": str(path), "dataset": train.dataset, "epoch": meta.get("epoch"), **result}

@@ -19,31 +19,43 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .budget import decoding_bytes, require
 from .checkpoint import load_checkpoint
 from .data import load_dataset
 from .errors import MinivaeError
-from .images import save_grid
-from .pictures import data_pictures, decode_pictures, grid_scale, model_scale
-from .train import checkpoint_file
+from .images import picture_format, save_grid
+from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
+from .rundir import checkpoint_file
+from .settings import check, non_negative_int, optional, positive_float, positive_int, stored_settings
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def load_model(checkpoint):
-    """A checkpoint file or run directory -> (vae, meta)."""
-    vae, _, meta = load_checkpoint(checkpoint_file(checkpoint))
-    return vae, meta
+PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}  # read as named
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I", "F")  # Pillow's 16-bit, 32-bit integer and float gray modes
 
 
-def test_images(meta, data_dir=None):
-    """The test images (uint8 (N, C, H, W)) of the data set the checkpoint's run trained on."""
+def load_model(checkpoint, out, pictures):
+    """A checkpoint file or run directory -> (vae, meta, checkpoint file), once `out` names a picture format (or is None) and the
+    `pictures` decoded pictures the job makes (a function of the model's config) fit in memory."""
+    if out is not None:
+        picture_format(out)
+    path = checkpoint_file(checkpoint)
+    vae, _, meta = load_checkpoint(path)
+    n = pictures(vae)
+    require(decoding_bytes(vae.config, n), f"decoding {n} pictures")
+    return vae, meta, path
+
+
+def test_images(vae, meta, path, data_dir=None):
+    """The test images (uint8 (N, C, H, W)) of the data set the checkpoint's run trained on, checked to fit `vae`."""
     s = meta.get("train") if isinstance(meta.get("train"), dict) else {}
     name = s.get("dataset")
     if name is None or name == "custom":
         raise MinivaeError("this checkpoint does not name a data set to take test images from (trained on images "
                            "passed from Python); use reconstruct with a folder of pictures instead")
-    return load_dataset(name, data_dir if data_dir is not None else s.get("data_dir"), seed=s.get("seed", 0),
-                        n_train=1, n_test=s.get("n_test")).test
+    settings = stored_settings(path, meta)
+    images = load_dataset(name, data_dir if data_dir is not None else settings.data_dir, seed=settings.seed,
+                          n_train=1, n_test=settings.n_test).test
+    check_images_fit(vae, images, "the checkpoint's model", f"the {name} test images")
+    return images
 
 
 def encode_mean(vae, images):
@@ -60,9 +72,8 @@ def write(out, pictures, ncol, vae):
 
 def sample(checkpoint, out="samples.png", *, n=64, seed=0):
     """`n` decoded prior samples z ~ N(0, I) from default_rng(seed), in a square-ish grid."""
-    if n < 1:
-        raise MinivaeError(f"n must be a positive integer, got {n!r}")
-    vae, _ = load_model(checkpoint)
+    check("n", positive_int, n), check("seed", non_negative_int, seed)
+    vae, _, _ = load_model(checkpoint, out, lambda vae: n)
     z = np.random.default_rng(seed).standard_normal((n, vae.latent))
     return write(out, decode_pictures(vae, z), int(math.ceil(math.sqrt(n))), vae)
 
@@ -70,10 +81,11 @@ def sample(checkpoint, out="samples.png", *, n=64, seed=0):
 def interpolate(checkpoint, out="interpolate.png", *, data_dir=None, rows=6, steps=10, seed=0):
     """`rows` pairs of test images (drawn with default_rng(seed)); each row is x_a, then decode((1 − t)·μ(x_a) +
     t·μ(x_b)) for `steps` values t = 0 … 1, then x_b.  -> rows · (steps + 2) pictures."""
-    if rows < 1 or steps < 2:
-        raise MinivaeError(f"interpolate needs rows >= 1 and steps >= 2, got rows={rows}, steps={steps}")
-    vae, meta = load_model(checkpoint)
-    images = test_images(meta, data_dir)
+    check("rows", positive_int, rows), check("seed", non_negative_int, seed)
+    if check("steps", positive_int, steps) < 2:
+        raise MinivaeError(f"interpolate needs steps >= 2, got {steps}")
+    vae, meta, path = load_model(checkpoint, out, lambda vae: rows * (steps + 2))
+    images = test_images(vae, meta, path, data_dir)
     if len(images) < 2:
         raise MinivaeError("interpolate needs at least two test images")
     pick = np.random.default_rng(seed).choice(len(images), size=2 * rows, replace=len(images) < 2 * rows)
@@ -107,10 +119,12 @@ def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0
     μ(x) of test image `index` with that dimension set to μ_d + t, t = −span … span (`steps` values).
 
     -> (pictures (rows · steps, C, H, W), the dimension of each row, the average KL of each row's dimension)."""
-    if steps < 2 or not span > 0:
-        raise MinivaeError(f"traverse needs steps >= 2 and span > 0, got steps={steps}, span={span}")
-    vae, meta = load_model(checkpoint)
-    images = test_images(meta, data_dir)
+    check("index", non_negative_int, index), check("span", positive_float, span)
+    if check("steps", positive_int, steps) < 2:
+        raise MinivaeError(f"traverse needs steps >= 2, got {steps}")
+    dims = check("dims", optional(positive_int), dims)
+    vae, meta, path = load_model(checkpoint, out, lambda vae: min(dims or vae.latent, vae.latent) * steps)
+    images = test_images(vae, meta, path, data_dir)
     if not 0 <= index < len(images):
         raise MinivaeError(f"image index {index} is outside the {len(images)} test images")
     kl = kl_per_dimension(vae, images[:500])
@@ -127,9 +141,9 @@ def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0
 def manifold(checkpoint, out="manifold.png", *, n=20, low=0.05, high=0.95):
     """For a 2-D latent: an n × n grid of decode(z), z = (Φ⁻¹(u_col), Φ⁻¹(u_row)) for u evenly spaced in
     [low, high], so equal areas of prior mass get equal room; z₂ grows upwards, as in the Keras VAE example."""
-    if n < 2 or not 0 < low < high < 1:
+    if check("n", positive_int, n) < 2 or not 0 < low < high < 1:
         raise MinivaeError(f"manifold needs n >= 2 and 0 < low < high < 1, got n={n}, low={low}, high={high}")
-    vae, _ = load_model(checkpoint)
+    vae, _, _ = load_model(checkpoint, out, lambda vae: n * n)
     if vae.latent != 2:
         raise MinivaeError(f"manifold draws a 2-D latent space; this model's latent size is {vae.latent} "
                            f"(train one with --latent 2)")
@@ -139,39 +153,68 @@ def manifold(checkpoint, out="manifold.png", *, n=20, low=0.05, high=0.95):
     return write(out, decode_pictures(vae, z), n, vae)
 
 
+def picture_values(img, path):
+    """A Pillow image of 16-bit or float values -> float64 (H, W) intensities in [0, 1], scaled, not clipped:
+    16-bit by 65535, float as it is (it must lie in [0, 1])."""
+    a = np.asarray(img, dtype=np.float64)
+    if img.mode == "F":
+        if not (np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1):
+            raise MinivaeError(f"{path}: float picture with values in [{a.min()}, {a.max()}] (expected [0, 1])")
+        return a
+    if a.min() < 0 or a.max() > 65535:
+        raise MinivaeError(f"{path}: {img.mode} picture with values in [{a.min():g}, {a.max():g}] (expected 16-bit)")
+    return a / 65535
+
+
+def read_picture(path, C, H, W):
+    """One picture file -> uint8 (C, H, W): in the format its extension names, turned upright by its EXIF
+    orientation, converted to gray (C = 1) or RGB (C = 3) and resized with Lanczos. 16-bit and float pictures
+    (gray only in Pillow) are scaled to 8 bits after resizing, so nothing is clipped."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path, formats=[PICTURE_FORMATS[path.suffix.lower()]]) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in HIGH_DEPTH_MODES:
+            small = Image.fromarray(picture_values(img, path).astype(np.float32), "F").resize(
+                (W, H), Image.Resampling.LANCZOS)
+            gray = np.rint(np.clip(np.asarray(small), 0, 1) * 255).astype(np.uint8)  # clip: Lanczos overshoot only
+            return np.repeat(gray[None], C, axis=0)
+        a = np.asarray(img.convert("L" if C == 1 else "RGB").resize((W, H), Image.Resampling.LANCZOS),
+                       dtype=np.uint8)
+    return a[None] if C == 1 else a.transpose(2, 0, 1)
+
+
 def read_pictures(folder, shape, limit=None):
-    """The PNG/JPEG files of `folder` (sorted by name), converted to the model's channels (gray or RGB) and resized
-    to its H × W with Pillow (Lanczos) -> (uint8 (N, C, H, W), their paths)."""
+    """The picture files of `folder` (.png, .jpg, .jpeg, .tif, .tiff; sorted by name) as the model's input -> (uint8
+    (N, C, H, W), their paths); see read_picture."""
     from PIL import Image, UnidentifiedImageError
 
     folder = Path(folder)
     if not folder.is_dir():
         raise MinivaeError(f"{folder}: no such directory (expected a folder of PNG or JPEG pictures)")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:limit]
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in PICTURE_FORMATS and p.is_file())[:limit]
     if not paths:
-        raise MinivaeError(f"{folder}: no .png, .jpg or .jpeg files")
+        raise MinivaeError(f"{folder}: no {', '.join(PICTURE_FORMATS)} files")
     C, H, W = shape
     if C not in (1, 3):
         raise MinivaeError(f"the model takes {C}-channel images; pictures can become 1 (gray) or 3 (RGB) channels")
     out = np.empty((len(paths), C, H, W), dtype=np.uint8)
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as img:
-                img = img.convert("L" if C == 1 else "RGB").resize((W, H), Image.Resampling.LANCZOS)
-                a = np.asarray(img, dtype=np.uint8)
+            out[i] = read_picture(path, C, H, W)
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
-            raise MinivaeError(f"{path}: not a readable picture ({type(e).__name__}: {e})") from None
-        out[i] = a[None] if C == 1 else a.transpose(2, 0, 1)
+            raise MinivaeError(f"{path}: not a readable picture (a {PICTURE_FORMATS[path.suffix.lower()]} file by its "
+                               f"extension; {type(e).__name__}: {e})") from None
     return out, paths
 
 
 def reconstruct(checkpoint, data_dir, out="reconstruct.png", *, limit=64, ncol=8):
     """Your own pictures (a folder of PNG/JPEG, at most `limit`), resized to the model's input, in rows of `ncol`
     with each row of originals above the row of their reconstructions decode(μ(x))."""
-    vae, _ = load_model(checkpoint)
+    check("limit", positive_int, limit), check("ncol", positive_int, ncol)
+    vae, _, _ = load_model(checkpoint, out, lambda vae: 2 * (limit + ncol))
     images, _ = read_pictures(data_dir, vae.image_shape, limit)
-    x = model_scale(vae, images)
-    vae.likelihood.check_data(x)
+    check_images_fit(vae, images, "the checkpoint's model", f"the pictures of {data_dir}")
     originals = data_pictures(vae, images)
     recon = decode_pictures(vae, encode_mean(vae, images))
     rows = []

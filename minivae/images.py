@@ -1,8 +1,12 @@
-"""Image grids with Pillow: a batch of pictures in [0, 1] laid out in rows, written as PNG."""
+"""Image grids with Pillow: a batch of pictures in [0, 1] laid out in rows, written atomically (files.py)."""
+import io
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
 from .errors import MinivaeError
+from .files import atomic_write
 
 
 def grid(images, ncol, pad=2):
@@ -17,15 +21,34 @@ def grid(images, ncol, pad=2):
     return canvas
 
 
+def picture_format(path):
+    """The Pillow format that writes `path`, named by its extension (.png, .jpg, ...); MinivaeError for a path whose
+    extension names no picture format Pillow can write, so a job checks its output before doing the work."""
+    Image.init()
+    suffix = Path(path).suffix.lower()
+    fmt = Image.registered_extensions().get(suffix)
+    if fmt is None or fmt not in Image.SAVE:
+        raise MinivaeError(f"{path}: the extension {suffix or '(none)'!r} names no picture format to write "
+                           f"(use .png, .jpg, ...)")
+    return fmt
+
+
+def save_image(path, img):
+    """Write the Pillow image `img` to `path` in the format its extension names, atomically (files.atomic_write)."""
+    buffer, fmt = io.BytesIO(), picture_format(path)
+    try:
+        img.save(buffer, format=fmt)
+    except OSError as e:  # the encoder's own failures
+        raise MinivaeError(f"cannot write {path}: {e.strerror or e}") from None
+    atomic_write(path, buffer.getbuffer())
+
+
 def save_grid(path, images, ncol, scale=1):
-    """Write `grid(images, ncol)` to `path` as PNG, each pixel enlarged `scale` times (nearest neighbour).
+    """Write `grid(images, ncol)` to `path`, each pixel enlarged `scale` times (nearest neighbour).
 
     A failed write (no such directory, not writable, disk full) raises MinivaeError naming the file."""
     canvas = grid(images, ncol)
     img = Image.fromarray(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    try:
-        img.save(path)
-    except OSError as e:
-        raise MinivaeError(f"cannot write {path}: {e.strerror or e}") from None
+    save_image(path, img)

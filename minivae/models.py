@@ -33,6 +33,14 @@ def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activa
     """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS).
 
     `likelihood_options` are the likelihood's hyperparameters (e.g. {"variance": 0.01} for normal-fixed)."""
+    return build_from_config(model_config(name, image_shape=image_shape, latent=latent, hidden=hidden,
+                                          activation=activation, likelihood=likelihood,
+                                          likelihood_options=likelihood_options, dtype=dtype), rng=rng)
+
+
+def model_config(name, *, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
+                 likelihood_options=None, dtype=np.float32):
+    """The config dict `build_model` records (and checkpoints store), built without allocating the model."""
     if name == "conv":
         name = "conv28" if image_shape is None or image_shape[1] <= 32 else "conv64"
     if hidden and name != "mlp":
@@ -40,15 +48,21 @@ def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activa
     if name not in DEFAULTS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(DEFAULTS)}, conv")
     d = DEFAULTS[name]
-    config = {"model": name,
-              "image_shape": [int(s) for s in (image_shape or d["image_shape"])],
-              "latent": int(latent or d["latent"]),
-              "hidden": [int(h) for h in (hidden or d["hidden"])],
-              "activation": activation or d["activation"],
-              "likelihood": likelihood,
-              "likelihood_options": get_likelihood(likelihood, **(likelihood_options or {})).options(),
-              "dtype": np.dtype(dtype).name}
-    return build_from_config(config, rng=rng)
+    return {"model": name,
+            "image_shape": [int(s) for s in (image_shape or d["image_shape"])],
+            "latent": int(latent or d["latent"]),
+            "hidden": [int(h) for h in (hidden or d["hidden"])],
+            "activation": activation or d["activation"],
+            "likelihood": likelihood,
+            "likelihood_options": get_likelihood(likelihood, **(likelihood_options or {})).options(),
+            "dtype": np.dtype(dtype).name}
+
+
+def describe(config):
+    """A short name of the model of `config`, e.g. "mlp 784-400-20 (bernoulli, float32)"."""
+    C, H, W = config["image_shape"]
+    widths = "-".join(str(w) for w in (C * H * W, *config["hidden"], config["latent"]))
+    return f"{config['model']} {widths} ({config['likelihood']}, {config['dtype']})"
 
 
 def build_from_config(config, *, rng):

@@ -5,6 +5,7 @@ mean over 256 levels), else its mean (e.g. σ(logits) for Bernoulli) — never a
 """
 import numpy as np
 
+from .errors import MinivaeError
 from .likelihoods import picture
 
 
@@ -13,6 +14,20 @@ def model_scale(vae, images):
     if images.dtype == np.uint8:
         return vae.likelihood.from_uint8(images, dtype=vae.dtype)
     return images.astype(vae.dtype)
+
+
+def check_images_fit(vae, images, model, what):
+    """MinivaeError unless `images` (N, C, H, W) have the model's (C, H, W) and every value lies in its likelihood's
+    support; `model` and `what` name the two in the message."""
+    if tuple(images.shape[1:]) != tuple(vae.image_shape):
+        raise MinivaeError(f"{model} takes images of shape {tuple(vae.image_shape)} (C, H, W), but {what} have "
+                           f"{tuple(images.shape[1:])}")
+    # uint8 -> floats is elementwise, so its distinct values (at most 256) decide the support check exactly.
+    values = np.unique(images) if images.dtype == np.uint8 else images
+    try:
+        vae.likelihood.check_data(model_scale(vae, values))
+    except MinivaeError as e:
+        raise MinivaeError(f"{what}: {e}") from None
 
 
 def decode_pictures(vae, z):

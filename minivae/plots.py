@@ -8,6 +8,8 @@ import math
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .images import save_image
+
 PANELS = (("negative ELBO (nats)", "train_loss", ("test_loss",)),  # ASCII titles: Pillow's built-in font
           ("reconstruction -log p(x|z)", "train_recon", ("test_recon", "recon")),
           ("KL(q(z|x) || p(z))", "train_kl", ("test_kl", "kl")))
@@ -99,4 +101,4 @@ def curves_image(metrics):
 
 def save_curves(path, metrics):
     """Write curves.png for `metrics` (a list of dicts with "epoch", "train_loss", "test_loss", ...)."""
-    curves_image(metrics).save(path)
+    save_image(path, curves_image(metrics))

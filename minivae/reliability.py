@@ -1,9 +1,11 @@
-"""What keeps a long training run trustworthy: a clean stop on Ctrl-C and a loud stop on NaN/Inf.
+"""What keeps a long training run trustworthy: a clean stop on Ctrl-C (and SIGTERM, SIGHUP) and a loud stop on NaN/Inf.
 
 Ctrl-C (SIGINT) does not raise inside the step: the handler only sets a flag, the training loop finishes the step it
 is in (parameters and Adam moments are never left half-updated), writes a checkpoint of that finished step and raises
-`TrainingInterrupted`, a KeyboardInterrupt the CLI turns into one line and exit status 130. A second Ctrl-C while the
-checkpoint is being written interrupts at once; the write is atomic, so the previous checkpoint survives that too.
+`TrainingInterrupted`, a KeyboardInterrupt the CLI turns into one line and exit status 128 + signal number (130).
+SIGTERM (what batch schedulers send before a kill) and SIGHUP (the terminal went away) are handled the same way, exit
+143 and 129. A second signal while the checkpoint is being written acts at once (the previous handlers are back); the
+write is atomic, so the previous checkpoint survives that too.
 
 Non-finite values are caught before they reach the parameters: the per-example loss is checked after the forward
 pass and every gradient after the backward pass, *before* the optimizer step, so the parameters, and every checkpoint
@@ -20,44 +22,58 @@ from .flat import tiled_buffer
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Raised by `train` after Ctrl-C, once the checkpoint of the last finished step is on disk; str() says where."""
+    """Raised by `train` after a stop signal, once the checkpoint of the last finished step is on disk; str() says
+    where. `signum` is the signal (SIGINT, SIGTERM or SIGHUP)."""
 
-    def __init__(self, message, checkpoint=None, epoch=None, step=None):
+    def __init__(self, message, checkpoint=None, epoch=None, step=None, signum=signal.SIGINT):
         super().__init__(message)
-        self.checkpoint, self.epoch, self.step = checkpoint, epoch, step
+        self.checkpoint, self.epoch, self.step, self.signum = checkpoint, epoch, step, signum
 
     def __str__(self):
         return self.args[0]
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 class InterruptGuard:
-    """Context manager turning SIGINT into a flag (`guard.interrupted`) for the duration of the block.
+    """Context manager turning SIGINT, SIGTERM and SIGHUP into a flag (`guard.interrupted`, the signal in
+    `guard.signum`) for the duration of the block.
 
     Installed only in the main thread (the only one Python delivers signals to); elsewhere the flag stays False and
-    KeyboardInterrupt behaves as usual. The first SIGINT restores the previous handler, so a second one interrupts.
+    the signals behave as usual. The first signal restores the previous handlers, so a second one acts at once.
     """
 
     def __init__(self):
         self.interrupted = False
-        self._installed = False
-        self._previous = signal.default_int_handler
+        self.signum = None
+        self._previous = {}
+
+    @property
+    def signal_name(self):
+        return signal.Signals(self.signum).name
 
     def _handle(self, signum, frame):
-        self.interrupted = True
-        signal.signal(signal.SIGINT, self._previous)
+        self.interrupted, self.signum = True, signum
+        self._restore()
+
+    def _restore(self):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
-            self._previous = signal.default_int_handler if previous is None else previous  # None: set from C
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            for signum in STOP_SIGNALS:
+                previous = signal.getsignal(signum)
+                # None: a handler set from C; SIGINT's is Python's default (KeyboardInterrupt), the others' the OS's
+                self._previous[signum] = previous if previous is not None else (
+                    signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+                signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc):
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous)
-            self._installed = False
+        self._restore()
         return False
 
 

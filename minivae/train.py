@@ -6,9 +6,11 @@ same seed therefore gives the same run, bit for bit. The test loss is the negati
 test set, with ε (and binarization) drawn from a second Generator re-seeded identically every epoch, so test losses of
 different epochs differ only because the model changed.
 
-Each epoch writes, in the output directory: metrics.jsonl (one JSON object per line), checkpoint.npz, samples.png
-(decoded prior samples z ~ N(0, I)), reconstructions.png (test images above their reconstructions) and curves.png
-(train/test negative ELBO, reconstruction and KL per epoch).
+Each epoch writes, in the output directory (rundir.py: its lock, atomic writes, what may be overwritten):
+checkpoint.npz, metrics.jsonl (one JSON object per line), samples.png (decoded prior samples z ~ N(0, I)),
+reconstructions.png (test images above their reconstructions) and curves.png (train/test negative ELBO,
+reconstruction and KL per epoch). The settings are checked (settings.py) and the memory the run needs is budgeted
+(budget.py) before anything is built.
 
 Resuming is exact. A checkpoint holds, besides parameters and Adam's moments and step count, the training position:
 finished epochs, steps, the Generator's state, and for an unfinished epoch (Ctrl-C stops between two steps) that
@@ -16,28 +18,27 @@ epoch's data order, the number of batches done and the running loss sums. `train
 it, so the remaining steps see exactly the batches and noise they would have seen, and the parameters at the end are
 bitwise those of the uninterrupted run.
 """
-import json
-import math
-import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_into, read_checkpoint, save_checkpoint
+from .budget import require, training_bytes
+from .checkpoint import load_into, read_checkpoint
 from .data import Dataset, load_dataset
 from .errors import MinivaeError
 from .images import save_grid
 from .likelihoods import bits_per_dim
-from .models import build_model
+from .models import build_from_config, describe, model_config
 from .optim import Adam
-from .pictures import data_pictures, decode_pictures, grid_scale, model_scale
+from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
 from .progress import progress_bar
 from .reliability import InterruptGuard, TrainingInterrupted, check_finite_grads, check_finite_loss
+from .rundir import RunDirectory, checkpoint_file, stored_metrics
+from .settings import TrainSettings, non_negative_int, resumed_settings
 
 EVAL_SEED_OFFSET = 1  # the evaluation Generator is default_rng([seed, 1])
-CHECKPOINT_NAME = "checkpoint.npz"
 
 
 @dataclass
@@ -89,55 +90,6 @@ def write_pictures(vae, out, test_images, rng):
                                                            decode_pictures(vae, mu)]), ncol=8, scale=grid_scale(vae))
 
 
-@dataclass
-class TrainSettings:
-    """What `minivae train` was asked to do (stored in the checkpoint, so a run is self-describing)."""
-    dataset: str = "shapes"
-    data_dir: str | None = None
-    model: str = "mlp"
-    likelihood: str = "bernoulli"
-    likelihood_options: dict | None = None  # the likelihood's hyperparameters, e.g. {"components": 10}
-    epochs: int = 8
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_decay: float = 1.0  # learning rate of epoch e (1-based): lr · lr_decay^(e − 1)
-    latent: int | None = None
-    hidden: tuple | None = None
-    activation: str | None = None
-    seed: int = 0
-    binarize: bool = False
-    dtype: str = "float32"
-    n_train: int | None = None
-    n_test: int | None = None
-    objective: str = "elbo"  # what the optimizer minimizes (objectives.py): elbo (β, warm-up, free bits) or iwae
-    k: int | None = None     # iwae: importance samples per example (default 5)
-    beta: float = 1.0        # elbo: weight β on the KL
-    warmup: float = 0.0      # elbo: epochs over which the KL weight rises linearly from 0 to β
-    free_bits: float = 0.0   # elbo: KL floor λ per latent dimension (nats)
-    init_from: str | None = None  # start from this run's (or checkpoint's) parameters with a fresh optimizer
-
-    def make_objective(self):
-        from .objectives import make_objective
-        return make_objective(self.objective, k=self.k, beta=self.beta, warmup=self.warmup, free_bits=self.free_bits)
-
-    def validate(self):
-        for name in ("epochs", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise MinivaeError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise MinivaeError(f"learning rate must be a positive finite number, got {self.lr!r}")
-        if not (math.isfinite(self.lr_decay) and 0 < self.lr_decay <= 1):
-            raise MinivaeError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if self.latent is not None and self.latent < 1:
-            raise MinivaeError(f"latent size must be a positive integer, got {self.latent!r}")
-        if self.binarize and self.likelihood != "bernoulli":
-            raise MinivaeError(f"binarize resamples pixels to {{0, 1}} and only fits the bernoulli likelihood, "
-                               f"not {self.likelihood}")
-        if self.dtype not in ("float32", "float64"):
-            raise MinivaeError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        self.make_objective()  # MinivaeError for a bad objective, k, beta, warmup or free_bits
-
-
 def as_dataset(data):
     """`train(data=...)`: a Dataset, or a pair (train, test) of image arrays (N, C, H, W), uint8 intensities 0..255
     or floats already in the likelihood's scale (e.g. [0, 1] for Bernoulli)."""
@@ -157,65 +109,27 @@ def as_dataset(data):
 
 def check_data_fits(vae, data, model_name):
     """Before training: the images have the model's (C, H, W) and every value lies in the likelihood's support."""
-    if tuple(data.train.shape[1:]) != tuple(vae.image_shape):
-        raise MinivaeError(f"model {model_name} takes images of shape {tuple(vae.image_shape)} (C, H, W), but the "
-                           f"{data.name} data has {tuple(data.train.shape[1:])}")
     for split, images in (("train", data.train), ("test", data.test)):
-        # uint8 -> floats is elementwise, so its distinct values (at most 256) decide the support check exactly.
-        values = np.unique(images) if images.dtype == np.uint8 else images
-        try:
-            vae.likelihood.check_data(vae.likelihood.from_uint8(values, dtype=vae.dtype)
-                                      if images.dtype == np.uint8 else values.astype(vae.dtype))
-        except MinivaeError as e:
-            raise MinivaeError(f"{data.name} {split} images: {e}") from None
-
-
-def checkpoint_file(run):
-    """A run directory or a checkpoint file -> the checkpoint file."""
-    run = Path(run)
-    return run / CHECKPOINT_NAME if run.is_dir() else run
-
-
-def settings_from_checkpoint(path, meta, overrides):
-    """The TrainSettings stored in a checkpoint, with `epochs` (and `data_dir`) allowed to change; any other
-    setting given must equal the stored one (a resumed run is the same run)."""
-    stored = meta.get("train")
-    names = {f.name for f in fields(TrainSettings)}
-    if not isinstance(stored, dict) or not set(stored) <= names:
-        raise MinivaeError(f"checkpoint {path} holds no training settings of this minivae version; it cannot be "
-                           f"resumed")
-    try:
-        s = TrainSettings(**stored)
-        if s.hidden is not None:
-            s.hidden = tuple(s.hidden)
-    except TypeError as e:
-        raise MinivaeError(f"checkpoint {path} has invalid training settings ({e})") from None
-    for name, value in overrides.items():
-        if name not in names:
-            raise MinivaeError(f"unknown training setting {name!r}")
-        if name in ("epochs", "data_dir"):
-            setattr(s, name, value)
-        elif value != getattr(s, name) and not (name == "hidden" and value is not None and
-                                                tuple(value) == getattr(s, name)):
-            raise MinivaeError(f"resuming continues the run in {path.parent} with its own settings: {name} is "
-                               f"{getattr(s, name)!r} there, not {value!r} (only epochs may change)")
-    return s
+        check_images_fit(vae, images, f"model {model_name}", f"the {data.name} {split} images")
 
 
 @dataclass
 class Position:
     """Where a run stands: `epoch` epochs finished, `step` optimizer steps in all, `batch` steps into epoch + 1
-    (whose data order is `permutation`), and that epoch's running sums of (loss, recon, kl) over its examples."""
+    (whose data order is `permutation`), that epoch's running sums of (loss, recon, kl) over its `seen` examples, and
+    the metrics rows of the finished epochs."""
     epoch: int = 0
     step: int = 0
     batch: int = 0
     permutation: np.ndarray | None = None
     totals: np.ndarray = field(default_factory=lambda: np.zeros(3))
     seen: int = 0
+    metrics: list = field(default_factory=list)
 
     def meta(self, s, rng):
         return {"train": asdict(s), "epoch": self.epoch, "step": self.step, "batch": self.batch,
-                "epoch_totals": self.totals.tolist(), "epoch_seen": self.seen, "rng_state": rng.bit_generator.state}
+                "epoch_totals": self.totals.tolist(), "epoch_seen": self.seen, "rng_state": rng.bit_generator.state,
+                "metrics": self.metrics}
 
 
 def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches):
@@ -223,13 +137,14 @@ def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches
     load_into(path, arrays, vae.params, "param/")
     load_into(path, arrays, optimizer.state(), "optim/")
     try:
-        pos = Position(int(meta["epoch"]), int(meta["step"]), int(meta.get("batch", 0)), None,
-                       np.array(meta.get("epoch_totals", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(3),
-                       int(meta.get("epoch_seen", 0)))
-        optimizer.t = int(meta["optim_t"])
+        counts = [non_negative_int(meta[key]) for key in ("epoch", "step", "optim_t")]
+        counts += [non_negative_int(meta.get(key, 0)) for key in ("batch", "epoch_seen")]
+        totals = np.array(meta.get("epoch_totals", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(3)
         rng.bit_generator.state = meta["rng_state"]
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, MinivaeError) as e:
         raise MinivaeError(f"checkpoint {path} has an invalid training position ({type(e).__name__}: {e})") from None
+    epoch, step, optimizer.t, batch, seen = counts
+    pos = Position(epoch, step, batch, None, totals, seen, stored_metrics(path, meta, epoch))
     if not 0 <= pos.batch <= n_batches:
         raise MinivaeError(f"checkpoint {path} is {pos.batch} batches into an epoch of {n_batches}")
     if pos.batch:
@@ -240,29 +155,7 @@ def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches
     return pos
 
 
-def read_metrics(path, last_epoch):
-    """The rows of metrics.jsonl for epochs 1..last_epoch (rows after the checkpoint's epoch are dropped)."""
-    try:
-        lines = path.read_text().splitlines() if path.is_file() else []
-        rows = [json.loads(line) for line in lines if line.strip()]
-    except (OSError, ValueError) as e:
-        raise MinivaeError(f"cannot read {path}: {e}") from None
-    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("epoch"), int) and r["epoch"] <= last_epoch]
-
-
-def write_outputs(out, metrics):
-    """metrics.jsonl (rewritten whole, via a temporary file) and curves.png."""
-    from .plots import save_curves
-    try:
-        tmp = out / ".metrics.jsonl.tmp"
-        tmp.write_text("".join(json.dumps(row) + "\n" for row in metrics))
-        os.replace(tmp, out / "metrics.jsonl")
-        save_curves(out / "curves.png", metrics)
-    except OSError as e:
-        raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None
-
-
-def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwargs):
+def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet=False, **kwargs):
     """Train a VAE; keyword arguments are the fields of TrainSettings. Returns TrainResult(vae, metrics, out).
 
     `out` defaults to runs/<dataset>-<model>; `progress(epoch, metrics)` is called after each epoch; a tqdm bar on
@@ -270,22 +163,23 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
     set by your own images (a Dataset or a pair of arrays, see `as_dataset`).
 
     `resume` (a run directory or its checkpoint.npz) continues that run where its checkpoint stopped, with its stored
-    settings (`epochs` may be raised) into the same directory: the result is bit for bit the run that was never
-    interrupted. Ctrl-C checkpoints the last finished step and raises TrainingInterrupted (a KeyboardInterrupt);
-    a NaN/Inf loss or gradient raises MinivaeError naming the tensor and step, leaving the last checkpoint as it was.
+    settings (`epochs` may be raised; any other keyword given must equal the stored value) into the same directory:
+    the result is bit for bit the run that was never interrupted. A new run refuses a directory holding a run unless
+    `force` (start over); rundir.py has the rules. Ctrl-C, SIGTERM and SIGHUP checkpoint the last finished step and
+    raise TrainingInterrupted (a KeyboardInterrupt); a NaN/Inf loss or gradient raises MinivaeError naming the tensor
+    and step, leaving the last checkpoint as it was.
     """
     arrays = meta = None
     if resume is not None:
         path = checkpoint_file(resume)
         arrays, meta = read_checkpoint(path)
-        s = settings_from_checkpoint(path, meta, kwargs)
+        s = resumed_settings(path, meta, kwargs)
         out = Path(out or path.parent)
     else:
-        s = TrainSettings(**kwargs)
+        s = TrainSettings(**kwargs).validate()
         if data is not None and "dataset" not in kwargs:
             s.dataset = "custom"
         out = Path(out or f"runs/{s.dataset}-{s.model}")
-    s.validate()
     if data is not None:
         data = as_dataset(data)
     elif s.dataset == "custom":
@@ -294,11 +188,13 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
         data = load_dataset(s.dataset, s.data_dir, seed=s.seed, n_train=s.n_train, n_test=s.n_test)
     rng = np.random.default_rng(s.seed)
     image_shape = data.train.shape[1:]
-    if meta is not None and isinstance(meta["config"].get("image_shape"), list):
+    if meta is not None:
         image_shape = tuple(meta["config"]["image_shape"])  # a resumed model keeps its input shape: checked below
-    vae = build_model(s.model, rng=rng, image_shape=image_shape, latent=s.latent, hidden=s.hidden,
-                      activation=s.activation, likelihood=s.likelihood,
-                      likelihood_options=s.likelihood_options, dtype=np.dtype(s.dtype))
+    config = model_config(s.model, image_shape=image_shape, latent=s.latent, hidden=s.hidden,
+                          activation=s.activation, likelihood=s.likelihood, likelihood_options=s.likelihood_options,
+                          dtype=np.dtype(s.dtype))
+    require(training_bytes(config, s.batch_size), f"training {describe(config)} with batches of {s.batch_size}")
+    vae = build_from_config(config, rng=rng)
     check_data_fits(vae, data, s.model)
     if s.init_from is not None and resume is None:  # a new run from trained weights, e.g. IWAE after a VAE
         init_path = checkpoint_file(s.init_from)
@@ -310,21 +206,19 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
     pos = Position()
     if resume is not None:
         pos = restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in out.glob(".checkpoint-*.tmp"):  # left by a process killed while writing a checkpoint
-            stale.unlink(missing_ok=True)
-        metrics = read_metrics(path.parent / "metrics.jsonl", pos.epoch) if resume is not None else []
-        (out / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in metrics))
-    except OSError as e:
-        raise MinivaeError(f"cannot write to output directory {out}: {e.strerror or e}") from None
-    checkpoint = out / CHECKPOINT_NAME
+    with RunDirectory(out, resuming=resume is not None, force=force) as run, InterruptGuard() as guard:
+        if resume is not None:
+            run.write_metrics(pos.metrics)  # metrics.jsonl as the checkpoint has it
 
-    def save():
-        state = {"permutation": pos.permutation} if pos.batch else None
-        save_checkpoint(checkpoint, vae, optimizer, pos.meta(s, rng), state=state)
+        def save():
+            run.save(vae, optimizer, pos.meta(s, rng), state={"permutation": pos.permutation} if pos.batch else None)
 
-    with InterruptGuard() as guard:
+        def stop(where):
+            save()
+            raise TrainingInterrupted(f"{guard.signal_name}: stopped after {where}; saved {run.checkpoint}; "
+                                      f"continue with: minivae train --resume {out}", run.checkpoint, pos.epoch,
+                                      pos.step, guard.signum)
+
         for epoch in range(pos.epoch + 1, s.epochs + 1):
             optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
             if pos.batch == 0:
@@ -350,26 +244,19 @@ def train(out=None, *, resume=None, data=None, progress=None, quiet=False, **kwa
                                         kl=f"{pos.totals[2] / pos.seen:.2f}", img_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
                     if guard.interrupted:
-                        save()
-                        raise TrainingInterrupted(
-                            f"stopped after step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches}); "
-                            f"saved {checkpoint}; continue with: minivae train --resume {out}",
-                            checkpoint, epoch, pos.step)
+                        stop(f"step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches})")
             finally:
                 bar.close()
             train_loss, train_recon, train_kl = pos.totals / n_train
             seconds = time.perf_counter() - start
-            row = {"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon, "train_kl": train_kl,
-                   **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize), "seconds": seconds,
-                   "images_per_s": (pos.seen - seen_before) / seconds}
-            metrics.append(row)
+            pos.metrics.append({"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon,
+                                "train_kl": train_kl, **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize),
+                                "seconds": seconds, "images_per_s": (pos.seen - seen_before) / seconds})
             pos.epoch, pos.batch, pos.permutation = epoch, 0, None
             save()
-            write_outputs(out, metrics)
             write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
             if progress:
-                progress(epoch, row)
+                progress(epoch, pos.metrics[-1])
             if guard.interrupted:
-                raise TrainingInterrupted(f"stopped after epoch {epoch} (step {pos.step}); saved {checkpoint}; "
-                                          f"continue with: minivae train --resume {out}", checkpoint, epoch, pos.step)
-    return TrainResult(vae, metrics, out)
+                stop(f"epoch {epoch} (step {pos.step})")
+    return TrainResult(vae, pos.metrics, out)

@@ -115,7 +115,7 @@ def test_sigkill_during_checkpoint_writes_leaves_a_loadable_checkpoint(tmp_path)
         counters.append(meta["counter"])
         for name, p in vae.params.items():
             assert np.all(p == meta["counter"]), f"{name} is not from the checkpoint's own version"
-        temporary = list(tmp_path.glob(".checkpoint-*.tmp"))
+        temporary = list(tmp_path.glob(".checkpoint.npz.*.tmp"))
         mid_write += bool(temporary)
         for t in temporary:
             t.unlink()
@@ -183,9 +183,12 @@ def test_training_in_a_thread_leaves_signals_alone(tmp_path):
 def test_resume_can_extend_a_finished_run(tmp_path):
     a = train(tmp_path / "a", epochs=2, seed=3, data=DATA, **SMALL)
     train(tmp_path / "b", epochs=1, seed=3, data=DATA, **SMALL)
-    (tmp_path / "b" / ".checkpoint-killed.tmp").write_bytes(b"half a checkpoint")  # as SIGKILL leaves it
+    dead, live = tmp_path / "b" / ".checkpoint.npz.4194305.tmp", tmp_path / "b" / f".samples.png.{os.getppid()}.tmp"
+    dead.write_bytes(b"half a checkpoint")  # as SIGKILL leaves it (pid above Linux's largest pid_max: not alive)
+    live.write_bytes(b"a live process writing")
     b = train(resume=tmp_path / "b", epochs=2, quiet=True, data=DATA)
-    assert not list((tmp_path / "b").glob(".checkpoint-*")), "a stale temporary checkpoint was not removed"
+    assert not dead.exists(), "a stale temporary checkpoint was not removed"
+    assert live.exists(), "a live process's temporary file was removed"
     for name, p in a.vae.params.items():
         assert np.array_equal(p, b.vae.params[name]), f"{name}: 1 epoch + 1 resumed epoch != 2 epochs"
 
@@ -215,7 +218,7 @@ def test_ctrl_c_on_the_command_line_then_resume(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("minivae: interrupted; stopped after"), err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("minivae: interrupted by SIGINT: stopped after"), err
     assert "--resume" in err
     _, meta = read_checkpoint(tmp_path / "cut" / "checkpoint.npz")
     assert meta["epoch"] < 12, "the run finished before the signal arrived"
@@ -262,7 +265,7 @@ def test_non_finite_stops_training_and_keeps_the_last_checkpoint(tmp_path, monke
         train(resume=tmp_path, epochs=2, quiet=True, data=DATA)
     assert "step 5 (epoch 2)" in str(excinfo.value) and "\n" not in str(excinfo.value)
     assert (tmp_path / "checkpoint.npz").read_bytes() == before, "the last good checkpoint was replaced"
-    assert not list(tmp_path.glob(".checkpoint-*")), "a temporary checkpoint was left behind"
+    assert not list(tmp_path.glob(".checkpoint.npz.*")), "a temporary checkpoint was left behind"
 
 
 def test_a_nan_parameter_is_never_written(tmp_path):
@@ -362,12 +365,16 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, capsys, small_run, kind):
     assert not (tmp_path / "s.png").exists()
 
 
-def test_checkpoint_reader_never_unpickles(monkeypatch, small_run):
+def test_checkpoint_reader_never_unpickles(monkeypatch, small_run, tmp_path):
+    import pickle
     seen = []
-    original = np.load
-    monkeypatch.setattr(np, "load", lambda *a, **k: seen.append(k.get("allow_pickle")) or original(*a, **k))
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, lambda *a, **k: seen.append(a))
     load_checkpoint(small_run / "checkpoint.npz")
-    assert seen == [False]
+    np.savez(tmp_path / "pickled.npz", meta=np.array([{"format": 1}], dtype=object))
+    with pytest.raises(MinivaeError, match="dtype object"):
+        load_checkpoint(tmp_path / "pickled.npz")
+    assert seen == []
 
 
 # --- data the model cannot take ---------------------------------------------------------------------------------
@@ -478,7 +485,7 @@ def test_disk_full_during_training(tmp_path, monkeypatch, capsys):
     code, _, err = cli(capsys, "train", "--resume", tmp_path, "--epochs", 2)
     assert_one_line_error(code, err, "No space left on device", "checkpoint.npz")
     assert (tmp_path / "checkpoint.npz").read_bytes() == before
-    assert not list(tmp_path.glob(".checkpoint-*"))
+    assert not list(tmp_path.glob(".checkpoint.npz.*"))
 
 
 def test_disk_full_writing_pictures(tmp_path, monkeypatch):

@@ -89,6 +89,9 @@ def load_frey(data_dir, n_train, n_test):
     if not path.is_file():
         raise MinivaeError(f"{path}: file not found (expected {FREY_FILE} in the frey data directory)")
     faces = read_frey(path)[:, None]
+    if len(faces) < 10:
+        raise MinivaeError(f"{path}: {len(faces)} faces are too few for a train/test split (at least 10: the test set "
+                           f"is every tenth)")
     train_index, test_index = frey_split(len(faces))
     n_train = check_count(n_train, len(train_index), len(train_index), "n_train", "frey")
     n_test = check_count(n_test, len(test_index), len(test_index), "n_test", "frey")

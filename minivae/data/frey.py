@@ -14,7 +14,8 @@ MAT-5 layout (the subset read here; "Level 5 MAT-File Format", MathWorks):
               16 the type, and the (<= 4) data bytes fill the rest of the 8-byte tag
         miMATRIX (14): subelements array flags (miUINT32: class in the low byte, complex flag 0x0800),
                        dimensions (miINT32), name (miINT8), real part (here miUINT8 = 2 for class mxUINT8 = 9)
-        miCOMPRESSED (15): zlib stream that inflates to one data element (a miMATRIX); not padded
+        miCOMPRESSED (15): zlib stream that inflates to one data element (a miMATRIX); not padded. It is inflated
+                       only up to the byte count in its own tag (the first 8 inflated bytes).
 """
 
 import struct
@@ -22,6 +23,7 @@ import zlib
 
 import numpy as np
 
+from minivae.budget import require
 from minivae.data.idx import read_file_bytes
 from minivae.errors import MinivaeError
 
@@ -91,6 +93,25 @@ def read_uint8_matrix(buf, pos, end, order, path, name):
     return np.frombuffer(buf, np.uint8, stop - start, offset=start).reshape(cols, rows).T
 
 
+def inflate_element(compressed, order, path, pos):
+    """The data element a miCOMPRESSED element at `pos` holds, inflated only as far as its own tag's byte count says:
+    a small file that inflates to gigabytes costs what its header admits."""
+    inflate = zlib.decompressobj()
+    try:
+        tag = inflate.decompress(compressed, 8)
+        if len(tag) < 8:
+            raise MinivaeError(f"{path}: compressed MAT data element at byte {pos} is cut off")
+        first, second = struct.unpack_from(order + "II", tag)
+        size = 8 if first >> 16 else 8 + second  # a small element lives in its tag
+        require(size, f"reading {path} (a compressed MAT element of {second} bytes)")
+        element = tag + inflate.decompress(inflate.unconsumed_tail, size - 8)
+        if inflate.decompress(inflate.unconsumed_tail, 1) or not inflate.eof:  # the end, and its checksum, come next
+            raise zlib.error(f"the stream does not end after the {size} bytes its element's tag states")
+        return element
+    except zlib.error as e:
+        raise MinivaeError(f"{path}: corrupt compressed MAT data element at byte {pos} ({e})") from None
+
+
 def find_matrix(buf, order, path, name):
     """Walk the top-level data elements -> the uint8 matrix called `name`."""
     pos, found = HEADER_BYTES, []
@@ -98,10 +119,7 @@ def find_matrix(buf, order, path, name):
         mtype, start, stop, _ = read_tag(buf, pos, len(buf), order, path)
         element, element_start, element_end = buf, start, stop
         if mtype == MI_COMPRESSED:
-            try:
-                element = zlib.decompress(buf[start:stop])
-            except zlib.error as e:
-                raise MinivaeError(f"{path}: corrupt compressed MAT data element at byte {pos} ({e})") from None
+            element = inflate_element(buf[start:stop], order, path, pos)
             mtype, element_start, element_end, _ = read_tag(element, 0, len(element), order, path)
         if mtype == MI_MATRIX:
             variable, _ = matrix_name(element, element_start, element_end, order, path)

@@ -22,6 +22,7 @@ structure (header, sizes, counts).
 
 import gzip
 import hashlib
+import io
 import math
 import struct
 import zlib
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minivae.budget import require
 from minivae.errors import MinivaeError
 
 IDX_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -56,10 +58,22 @@ def read_file_bytes(path):
         raise MinivaeError(f"{path}: cannot read file ({e.strerror or e})") from None
 
 
+MAX_HEADER = 4 + 4 * 4
+
+
 def gunzip(raw, path):
-    """Decompress a gzip stream; corrupt or truncated streams are a MinivaeError naming `path`."""
+    """Decompress a gzip stream, at most as many bytes as its IDX header implies (+ 1, to see trailing bytes):
+    a small file that inflates to gigabytes costs what its header admits. Corrupt or truncated streams are a
+    MinivaeError naming `path`."""
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(MAX_HEADER)
+            if len(data) >= 4 and data[:2] == b"\0\0" and 1 <= data[3] <= 4:
+                shape = struct.unpack_from(f">{data[3]}i", data.ljust(MAX_HEADER, b"\0"), 4)
+                limit = 4 + 4 * data[3] + math.prod(max(0, d) for d in shape)
+                require(limit, f"reading {path} (IDX data of shape {shape})")
+                data += f.read(max(0, limit + 1 - len(data)))
+            return data  # parse_idx judges the header and the size
     except (OSError, EOFError, zlib.error) as e:
         raise MinivaeError(f"{path}: corrupt or truncated gzip data ({e})") from None
 
@@ -88,7 +102,7 @@ def parse_idx(data, path):
     if have < count:
         raise MinivaeError(f"{path}: truncated IDX data ({have} bytes, the header {shape} needs {count})")
     if have > count:
-        raise MinivaeError(f"{path}: {have - count} trailing bytes after the IDX data of shape {shape}")
+        raise MinivaeError(f"{path}: trailing bytes after the {count} bytes of IDX data of shape {shape}")
     return np.frombuffer(data, np.uint8, count, offset=header).reshape(shape).copy()
 
 
@@ -141,8 +155,8 @@ def load_idx_dir(directory):
         check_mnist_md5(raw, path)
         arrays.append(decode_idx(raw, path))
     for images, labels, image_path, label_path in zip(arrays[0::2], arrays[1::2], paths[0::2], paths[1::2]):
-        if images.ndim != 3:
-            raise MinivaeError(f"{image_path}: images have shape {images.shape} (expected 3-D (N, H, W))")
+        if images.ndim != 3 or 0 in images.shape:
+            raise MinivaeError(f"{image_path}: images have shape {images.shape} (expected 3-D (N, H, W), none zero)")
         if labels.ndim != 1:
             raise MinivaeError(f"{label_path}: labels have shape {labels.shape} (expected 1-D (N,))")
         if len(images) != len(labels):

@@ -1,0 +1,193 @@
+"""What a training run was asked to do, and the one set of checks that every value passes.
+
+`TrainSettings` is stored in each checkpoint, so a run describes itself. Its values come from three places: the
+command line's flags, `train(**kwargs)` from Python, and a checkpoint being resumed. All three pass the same checks
+(`CHECKS`: type and range per field); the CLI's argparse types are built from the same functions (`flag_type`), so a
+value refused as a flag is refused when it comes out of a stored file too.
+"""
+import argparse
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .errors import MinivaeError
+from .likelihoods import LIKELIHOODS
+
+
+def is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def is_number(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def positive_int(v):
+    if not (is_int(v) and v >= 1):
+        raise MinivaeError(f"expected a positive integer, got {v!r}")
+    return int(v)
+
+
+def non_negative_int(v):
+    if not (is_int(v) and v >= 0):
+        raise MinivaeError(f"expected an integer ≥ 0, got {v!r}")
+    return int(v)
+
+
+def positive_float(v):
+    if not (is_number(v) and v > 0):
+        raise MinivaeError(f"expected a positive finite number, got {v!r}")
+    return float(v)
+
+
+def non_negative_float(v):
+    if not (is_number(v) and v >= 0):
+        raise MinivaeError(f"expected a finite number ≥ 0, got {v!r}")
+    return float(v)
+
+
+def unit_interval(v):
+    if not (is_number(v) and 0 < v <= 1):
+        raise MinivaeError(f"expected a number in (0, 1], got {v!r}")
+    return float(v)
+
+
+def widths(v):
+    if not (isinstance(v, (tuple, list)) and all(is_int(w) and w >= 1 for w in v)):
+        raise MinivaeError(f"expected a list of positive integer widths, got {v!r}")
+    return tuple(int(w) for w in v)
+
+
+def text(v):
+    if not (isinstance(v, str) and v):
+        raise MinivaeError(f"expected a name, got {v!r}")
+    return v
+
+
+def boolean(v):
+    if not isinstance(v, bool):
+        raise MinivaeError(f"expected true or false, got {v!r}")
+    return v
+
+
+def one_of(*names):
+    def check(v):
+        if v not in names:
+            raise MinivaeError(f"expected one of {', '.join(names)}, got {v!r}")
+        return v
+    return check
+
+
+def optional(check):
+    return lambda v: None if v is None else check(v)
+
+
+def options_dict(v):
+    if v is not None and not (isinstance(v, dict) and all(isinstance(k, str) and is_number(x) for k, x in v.items())):
+        raise MinivaeError(f"expected a mapping of option names to numbers, got {v!r}")
+    return v
+
+
+def check(name, checker, value):
+    """`checker(value)`, its MinivaeError prefixed with `name`: for the arguments of the Python API's functions."""
+    try:
+        return checker(value)
+    except MinivaeError as e:
+        raise MinivaeError(f"{name}: {e}") from None
+
+
+def flag_type(checker, parse):
+    """An argparse type: the text parsed by `parse` (int or float), then `checker`ed; errors read as argparse's."""
+    def convert(string):
+        try:
+            return checker(parse(string))
+        except (ValueError, MinivaeError) as e:
+            message = str(e) if isinstance(e, MinivaeError) else f"expected a number, got {string!r}"
+            raise argparse.ArgumentTypeError(message) from None
+    convert.__name__ = checker.__name__  # argparse names the type in its messages
+    return convert
+
+
+@dataclass
+class TrainSettings:
+    """What `minivae train` was asked to do (stored in the checkpoint, so a run is self-describing)."""
+    dataset: str = "shapes"
+    data_dir: str | None = None
+    model: str = "mlp"
+    likelihood: str = "bernoulli"
+    likelihood_options: dict | None = None  # the likelihood's hyperparameters, e.g. {"components": 10}
+    epochs: int = 8
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # learning rate of epoch e (1-based): lr · lr_decay^(e − 1)
+    latent: int | None = None
+    hidden: tuple | None = None
+    activation: str | None = None
+    seed: int = 0
+    binarize: bool = False
+    dtype: str = "float32"
+    n_train: int | None = None
+    n_test: int | None = None
+    objective: str = "elbo"  # what the optimizer minimizes (objectives.py): elbo (β, warm-up, free bits) or iwae
+    k: int | None = None     # iwae: importance samples per example (default 5)
+    beta: float = 1.0        # elbo: weight β on the KL
+    warmup: float = 0.0      # elbo: epochs over which the KL weight rises linearly from 0 to β
+    free_bits: float = 0.0   # elbo: KL floor λ per latent dimension (nats)
+    init_from: str | None = None  # start from this run's (or checkpoint's) parameters with a fresh optimizer
+
+    def make_objective(self):
+        from .objectives import make_objective
+        return make_objective(self.objective, k=self.k, beta=self.beta, warmup=self.warmup, free_bits=self.free_bits)
+
+    def validate(self):
+        """Check every field's type and range (CHECKS), then the combinations; MinivaeError names the field."""
+        for name, checker in CHECKS.items():
+            setattr(self, name, check(name, checker, getattr(self, name)))
+        if self.binarize and self.likelihood != "bernoulli":
+            raise MinivaeError(f"binarize resamples pixels to {{0, 1}} and only fits the bernoulli likelihood, "
+                               f"not {self.likelihood}")
+        self.make_objective()  # MinivaeError for a bad combination of objective, k, beta, warmup and free_bits
+        return self
+
+
+CHECKS = {
+    "dataset": one_of("shapes", "mnist", "frey", "custom"), "data_dir": optional(text), "model": text,
+    "likelihood": one_of(*LIKELIHOODS), "likelihood_options": options_dict,
+    "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "lr_decay": unit_interval,
+    "latent": optional(positive_int), "hidden": optional(widths), "activation": optional(text),
+    "seed": non_negative_int, "binarize": boolean, "dtype": one_of("float32", "float64"),
+    "n_train": optional(positive_int), "n_test": optional(positive_int), "objective": one_of("elbo", "iwae"),
+    "k": optional(positive_int), "beta": positive_float, "warmup": non_negative_float,
+    "free_bits": non_negative_float, "init_from": optional(text),
+}
+assert set(CHECKS) == {f.name for f in fields(TrainSettings)}
+
+
+def stored_settings(path, meta):
+    """The TrainSettings stored in checkpoint `path`'s meta, validated like flags; MinivaeError if absent or bad."""
+    stored = meta.get("train")
+    names = {f.name for f in fields(TrainSettings)}
+    if not isinstance(stored, dict) or not set(stored) <= names:
+        raise MinivaeError(f"checkpoint {path} holds no training settings of this minivae version")
+    try:
+        return TrainSettings(**stored).validate()
+    except MinivaeError as e:
+        raise MinivaeError(f"checkpoint {path} has invalid training settings: {e}") from None
+
+
+def resumed_settings(path, meta, given):
+    """The stored settings of the run being resumed, with `epochs` (and `data_dir`) changed to the values `given`;
+    any other setting given must equal the stored one (a resumed run is the same run). `given` holds only what the
+    user actually passed (flags on the command line, keyword arguments in Python)."""
+    s = stored_settings(path, meta)
+    for name, value in given.items():
+        if name not in CHECKS:
+            raise MinivaeError(f"unknown training setting {name!r}")
+        value = check(name, CHECKS[name], value)
+        if name in ("epochs", "data_dir"):
+            setattr(s, name, value)
+        elif value != getattr(s, name):
+            raise MinivaeError(f"resuming continues the run in {path.parent} with its own settings: {name} is "
+                               f"{getattr(s, name)!r} there, not {value!r} (only epochs and data_dir may change)")
+    return s
