@@ -4,6 +4,7 @@ never hang. (Most flips of a stored .npz land in parameter bytes, which stay a v
 reads; the reader then returns a model, and that is the right answer.)"""
 import io
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -140,3 +141,44 @@ def test_metadata_that_is_not_json(tmp_path, text):
     path = tmp_path / "checkpoint.npz"
     path.write_bytes(with_meta(text))
     model_or_minivae_error(path)
+
+
+def rewrite_member(original, name, header_dict, payload, stated=None):
+    """`original` with member `name` replaced by a .npy header `header_dict` + `payload`; `stated` overrides the
+    uncompressed size the zip states for it (local header and central directory)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, header_dict)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(original)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, header.getvalue() + payload if info.filename == name else src.read(info))
+    data = bytearray(out.getvalue())
+    if stated is not None:
+        encoded = name.encode()
+        for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+            at = data.index(signature)
+            while data[at + name_at:at + name_at + len(encoded)] != encoded:
+                at = data.index(signature, at + 1)
+            struct.pack_into("<I", data, at + size_at, stated % 2 ** 32)
+    return bytes(data)
+
+
+@FUZZ
+@given(shape=st.lists(st.integers(0, 10 ** 7), min_size=0, max_size=4),
+       descr=st.sampled_from(["<f4", "<f8", ">f4", "<i8", "|u1", "<U40", "|O", "<c16", "|V8"]),
+       payload=st.integers(0, 200), stated=st.none() | st.integers(0, 2 ** 32 - 1))
+def test_hostile_array_headers_and_stated_sizes(tmp_path, shape, descr, payload, stated):
+    """A parameter member whose .npy header claims any shape and dtype (up to 10^28 values), holding a few bytes,
+    with any stated uncompressed size: the reader refuses before allocating what the header or the zip claims."""
+    import tracemalloc
+    path = tmp_path / "hostile.npz"
+    path.write_bytes(rewrite_member(ORIGINAL, "param/encoder.0.W.npy",
+                                    {"descr": descr, "fortran_order": False, "shape": tuple(shape)}, bytes(payload),
+                                    stated))
+    tracemalloc.start()
+    try:
+        model_or_minivae_error(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 24, f"reading a {path.stat().st_size}-byte checkpoint allocated {peak} bytes"

@@ -69,3 +69,45 @@ def test_random_bytes(tmp_path, read, prefix, tail):
     path = tmp_path / "fuzzed"
     path.write_bytes(prefix + tail)
     array_or_minivae_error(read, path)
+
+
+@FUZZ
+@given(shape=st.lists(st.integers(-2, 2 ** 31 - 1), min_size=1, max_size=4), have=st.integers(0, 3000),
+       extra_members=st.integers(0, 3))
+def test_hostile_gzip_idx_headers(tmp_path, shape, have, extra_members):
+    """A gzip IDX file whose header claims any shape, followed by any amount of data and further gzip members: an
+    array when they agree, else MinivaeError, and never more memory than the data that is there."""
+    import struct
+    import tracemalloc
+    body = bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}i", *shape) + bytes(have)
+    path = tmp_path / "hostile.gz"
+    path.write_bytes(gzip.compress(body) + gzip.compress(bytes(1 << 16)) * extra_members)
+    tracemalloc.start()
+    try:
+        array_or_minivae_error(read_idx, path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 22, f"a {path.stat().st_size}-byte file cost {peak} bytes"
+
+
+@FUZZ
+@given(claimed=st.integers(0, 2 ** 32 - 1), have=st.integers(0, 2000), small=st.booleans())
+def test_hostile_compressed_mat_elements(tmp_path, claimed, have, small):
+    """A MAT file whose compressed element's inflated tag claims any size (or is a small element) over any amount of
+    data: MinivaeError (no valid ff can come out), never more memory than the data that is there."""
+    import struct
+    import tracemalloc
+    import zlib
+    tag = struct.pack("<I", (min(claimed, 4) << 16) | 14) + bytes(4) if small else struct.pack("<II", 14, claimed)
+    stream = zlib.compress(tag + bytes(have))
+    path = tmp_path / "hostile.mat"
+    path.write_bytes(MAT[:128] + struct.pack("<II", 15, len(stream)) + stream)
+    tracemalloc.start()
+    try:
+        with pytest.raises(MinivaeError, match=re.escape(str(path))):
+            read_frey(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 ** 22, f"a {path.stat().st_size}-byte file cost {peak} bytes"

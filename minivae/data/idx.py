@@ -72,7 +72,11 @@ def gunzip(raw, path):
                 shape = struct.unpack_from(f">{data[3]}i", data.ljust(MAX_HEADER, b"\0"), 4)
                 limit = 4 + 4 * data[3] + math.prod(max(0, d) for d in shape)
                 require(limit, f"reading {path} (IDX data of shape {shape})")
-                data += f.read(max(0, limit + 1 - len(data)))
+                chunks, size = [data], len(data)
+                while size <= limit and (chunk := f.read(min(limit + 1 - size, 1 << 20))):
+                    chunks.append(chunk)  # in chunks: memory follows the data that is there, not the claim
+                    size += len(chunk)
+                data = b"".join(chunks)
             return data  # parse_idx judges the header and the size
     except (OSError, EOFError, zlib.error) as e:
         raise MinivaeError(f"{path}: corrupt or truncated gzip data ({e})") from None
