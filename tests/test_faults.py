@@ -91,12 +91,12 @@ def npz_claiming(tmp_path, values, state_size=True):
     return path
 
 
-def gzip_bomb(header_shape, inflated):
-    """A gzip IDX file whose header claims `header_shape` and whose stream inflates to about `inflated` bytes:
-    one member per 64 MiB of zeros (a gzip file may hold many), so building it costs one small compression."""
-    count = int(np.prod(header_shape))
+def gzip_bomb(header_shape, data, inflated):
+    """A gzip IDX file whose header claims `header_shape`, holding `data` bytes of images and then zeros to about
+    `inflated` bytes: one member per 64 MiB of zeros (a gzip file may hold many), so building it costs one small
+    compression."""
     first = gzip.compress(bytes([0, 0, 8, len(header_shape)]) + struct.pack(f">{len(header_shape)}i", *header_shape)
-                          + bytes(count))
+                          + bytes(data))
     block = gzip.compress(bytes(64 << 20), compresslevel=1)
     return first + block * (inflated // (64 << 20))
 
@@ -133,8 +133,8 @@ CASES = [
                                            {}), 2, ["evaluating", "needs"]),
     ("resume with a different --lr", lambda w, t: (["train", "--resume", w / "run", "--lr", 0.5], {}), 2,
      ["lr is 0.001 there"]),
-    ("resume with its default --seed 0 given", lambda w, t: (["train", "--resume", w / "run", "--seed", 1], {}), 2,
-     ["seed is 0 there, not 1"]),
+    ("resume given the default --batch-size 128", lambda w, t: (["train", "--resume", w / "run", "--batch-size", 128],
+                                                                {}), 2, ["batch_size is 16 there, not 128"]),
     # run directories
     ("train into a directory holding a run", lambda w, t: (["train", "--dataset", "mnist", "--data-dir", w / "mnist",
                                                              "--hidden", 16, "--latent", 3, "--out", w / "run"], {}),
@@ -158,10 +158,10 @@ CASES = [
                                                                    t / "t.png"], {}), 2, ["(1, 9, 9)"]),
     # memory bombs
     ("gzip IDX inflating to 5 GB", lambda w, t: (["train", "--dataset", "mnist", "--data-dir",
-                                                  idx_dir(t, bomb=gzip_bomb((16, 8, 8), 5 << 30)), "--out", t / "o"],
-                                                 {"limit": BOMB_LIMIT}), 2, ["trailing bytes"]),
+                                                  idx_dir(t, bomb=gzip_bomb((16, 8, 8), 16 * 64, 5 << 30)),
+                                                  "--out", t / "o"], {"limit": BOMB_LIMIT}), 2, ["trailing bytes"]),
     ("gzip IDX whose header claims 4 GB", lambda w, t: (["train", "--dataset", "mnist", "--data-dir",
-                                                         idx_dir(t, bomb=gzip_bomb((65536, 256, 256), 0)), "--out",
+                                                         idx_dir(t, bomb=gzip_bomb((65536, 256, 256), 0, 0)), "--out",
                                                          t / "o"], {"limit": BOMB_LIMIT}), 2,
      ["needs 4.3 GB", "available"]),
     ("MAT element claiming 4 GB", lambda w, t: (["train", "--dataset", "frey", "--data-dir",
@@ -298,3 +298,19 @@ def test_force_starts_over(world, tmp_path):
     assert r.returncode == 0, r.stderr
     _, meta = read_checkpoint(tmp_path / "run")
     assert meta["epoch"] == 1 and meta["config"]["hidden"] == [8] and len(meta["metrics"]) == 1
+
+
+if __name__ == "__main__":  # docs/reliability.md's fault table: python tests/test_faults.py (from the repository root)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        write_idx_dir(root / "mnist", n_train=48, n_test=16, size=(8, 8))
+        minivae.train(root / "run", dataset="mnist", data_dir=str(root / "mnist"), epochs=2, hidden=(16,), latent=3,
+                      batch_size=16, quiet=True)
+        print("| case | exit | stderr (one line) |\n|---|---|---|")
+        for i, (name, make, _, _) in enumerate(CASES):
+            (root / str(i)).mkdir()
+            args, kwargs = make(root, root / str(i))
+            r = run_cli(*args, **kwargs)
+            line = r.stderr.strip().replace(d, "…").replace("|", "\\|")
+            print(f"| {name}{' (under RLIMIT_AS 2 GiB)' if kwargs.get('limit') else ''} | {r.returncode} | {line} |")
