@@ -56,7 +56,7 @@ def address_space_used():
 
 
 def format_bytes(n):
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n} bytes"
 
 
 def require(nbytes, what):

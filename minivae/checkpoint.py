@@ -73,9 +73,11 @@ def read_checkpoint(path):
         meta = json.loads(str(arrays.pop("meta")))
     except json.JSONDecodeError:
         raise MinivaeError(f"checkpoint {path} has unreadable metadata") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise MinivaeError(f"checkpoint {path} has format {meta.get('format') if isinstance(meta, dict) else None!r}; "
                            f"expected {FORMAT}")
+    if not isinstance(meta.get("config"), dict):
+        raise MinivaeError(f"checkpoint {path} has no model config (its meta holds {meta.get('config')!r})")
     check_config(path, meta["config"])
     return arrays, meta
 

@@ -171,7 +171,8 @@ def parser():
     t.add_argument("--hidden", type=int_list, help="hidden widths, e.g. 400 or 200,200 (mlp)")
     t.add_argument("--activation", help="hidden activation: relu, tanh, softplus, sigmoid (default relu)")
     t.add_argument("--seed", type=non_negative_int, help="seed of every random draw (default 0)")
-    t.add_argument("--binarize", action="store_true", default=None, help="dynamic binarization: x ~ Bernoulli(pixel) each batch")
+    t.add_argument("--binarize", action="store_true", default=None,
+                   help="dynamic binarization: x ~ Bernoulli(pixel) each batch")
     t.add_argument("--dtype", choices=("float32", "float64"), help="float32 (default) or float64")
     t.add_argument("--n-train", type=positive_int, help="use only the first N training images")
     t.add_argument("--n-test", type=positive_int, help="use only the first N test images")

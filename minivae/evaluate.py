@@ -145,7 +145,8 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
     Keys: nll, nll_stderr (the standard error of the mean over examples), bits_per_dim (None for continuous data),
     elbo, recon, kl, elbo_mean_k, active_units, latent, k, n, rows, peak_memory_mb, seconds.
     """
-    k, rows, seed = check("k", positive_int, k), check("rows", positive_int, rows), check("seed", non_negative_int, seed)
+    k, rows = check("k", positive_int, k), check("rows", positive_int, rows)
+    seed = check("seed", non_negative_int, seed)
     require(evaluation_bytes(vae.config, min(rows, k * len(images)), len(images)),
             f"evaluating {len(images)} images with rows={rows}")
     start = time.perf_counter()

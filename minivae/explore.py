@@ -33,8 +33,8 @@ HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I", "F")  # Pillow's 16-bit, 32-b
 
 
 def load_model(checkpoint, out, pictures):
-    """A checkpoint file or run directory -> (vae, meta, checkpoint file), once `out` names a picture format (or is None) and the
-    `pictures` decoded pictures the job makes (a function of the model's config) fit in memory."""
+    """A checkpoint file or run directory -> (vae, meta, checkpoint file), once `out` names a picture format (or is
+    None) and the `pictures(vae)` decoded pictures the job makes fit in memory."""
     if out is not None:
         picture_format(out)
     path = checkpoint_file(checkpoint)

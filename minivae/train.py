@@ -141,7 +141,9 @@ def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches
         counts += [non_negative_int(meta.get(key, 0)) for key in ("batch", "epoch_seen")]
         totals = np.array(meta.get("epoch_totals", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(3)
         rng.bit_generator.state = meta["rng_state"]
-    except (KeyError, TypeError, ValueError, MinivaeError) as e:
+    except MinivaeError as e:
+        raise MinivaeError(f"checkpoint {path} has an invalid training position ({e})") from None
+    except (KeyError, TypeError, ValueError) as e:
         raise MinivaeError(f"checkpoint {path} has an invalid training position ({type(e).__name__}: {e})") from None
     epoch, step, optimizer.t, batch, seen = counts
     pos = Position(epoch, step, batch, None, totals, seen, stored_metrics(path, meta, epoch))
