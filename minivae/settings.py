@@ -164,6 +164,19 @@ CHECKS = {
 assert set(CHECKS) == {f.name for f in fields(TrainSettings)}
 
 
+def known_names(given):
+    unknown = sorted(set(given) - set(CHECKS))
+    if unknown:
+        raise MinivaeError(f"unknown training setting{'s' * (len(unknown) > 1)} {', '.join(unknown)} (expected some "
+                           f"of {', '.join(CHECKS)})")
+
+
+def new_settings(given):
+    """TrainSettings from the settings `given` (the rest take their defaults), validated."""
+    known_names(given)
+    return TrainSettings(**given).validate()
+
+
 def stored_settings(path, meta):
     """The TrainSettings stored in checkpoint `path`'s meta, validated like flags; MinivaeError if absent or bad."""
     stored = meta.get("train")
@@ -181,9 +194,8 @@ def resumed_settings(path, meta, given):
     any other setting given must equal the stored one (a resumed run is the same run). `given` holds only what the
     user actually passed (flags on the command line, keyword arguments in Python)."""
     s = stored_settings(path, meta)
+    known_names(given)
     for name, value in given.items():
-        if name not in CHECKS:
-            raise MinivaeError(f"unknown training setting {name!r}")
         value = check(name, CHECKS[name], value)
         if name in ("epochs", "data_dir"):
             setattr(s, name, value)

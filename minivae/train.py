@@ -36,7 +36,7 @@ from .pictures import check_images_fit, data_pictures, decode_pictures, grid_sca
 from .progress import progress_bar
 from .reliability import InterruptGuard, TrainingInterrupted, check_finite_grads, check_finite_loss
 from .rundir import RunDirectory, checkpoint_file, stored_metrics
-from .settings import TrainSettings, non_negative_int, resumed_settings
+from .settings import new_settings, non_negative_int, resumed_settings
 
 EVAL_SEED_OFFSET = 1  # the evaluation Generator is default_rng([seed, 1])
 
@@ -178,7 +178,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
         s = resumed_settings(path, meta, kwargs)
         out = Path(out or path.parent)
     else:
-        s = TrainSettings(**kwargs).validate()
+        s = new_settings(kwargs)
         if data is not None and "dataset" not in kwargs:
             s.dataset = "custom"
         out = Path(out or f"runs/{s.dataset}-{s.model}")
