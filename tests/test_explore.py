@@ -163,3 +163,29 @@ def test_package_api():
     for name in ("train", "sample", "evaluate", "interpolate", "traverse", "manifold", "reconstruct",
                  "load_checkpoint", "gradcheck"):
         assert callable(getattr(minivae, name)), name
+
+
+def test_pictures_read_as_a_user_expects(tmp_path):
+    """16-bit and float pictures are scaled (not clipped at 255), EXIF orientation is applied, and a file is read
+    only in the format its extension names."""
+    ramp = np.linspace(0, 1, 8 * 8).reshape(8, 8)
+    Image.fromarray((ramp * 65535).astype(np.uint16)).save(tmp_path / "a16.png")
+    Image.fromarray(ramp.astype(np.float32), "F").save(tmp_path / "b-float.tif")
+    images, _ = read_pictures(tmp_path, (1, 8, 8))
+    for picture in images:
+        assert np.abs(picture[0].astype(float) - ramp * 255).max() <= 1, picture  # the ramp, not a wall of 255s
+
+    upright = np.zeros((4, 8), np.uint8)
+    upright[:, :2] = 255  # a bright stripe on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    folder = tmp_path / "exif"
+    folder.mkdir()
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save(folder / "c.png", exif=exif)
+    images, _ = read_pictures(folder, (1, 4, 8))
+    assert np.array_equal(images[0, 0], upright)
+
+    (folder / "c.png").unlink()
+    Image.fromarray(upright).save(folder / "d.png", format="JPEG")
+    with pytest.raises(MinivaeError, match="d.png: not a readable picture"):
+        read_pictures(folder, (1, 4, 8))
