@@ -22,6 +22,7 @@ import sys
 import numpy as np
 
 from . import settings
+from .distributed import launched_size, world
 from .errors import MinivaeError
 from .likelihoods import LIKELIHOODS
 from .reliability import TrainingInterrupted
@@ -64,7 +65,7 @@ def cmd_train(args):
     # defaults for a new run and refuses, when resuming, any that would change the run's stored settings.
     given = {name: value for name, value in given.items() if value is not None}
     result = train(out=args.out, resume=args.resume, force=args.force, progress=report, quiet=args.quiet, **given)
-    if not args.quiet:
+    if not args.quiet and world().rank == 0:
         print(f"wrote {result.out}/checkpoint.npz, metrics.jsonl, samples.png, reconstructions.png, curves.png")
 
 
@@ -80,6 +81,8 @@ def cmd_evaluate(args):
 
     r = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, k=args.k, n_test=args.n_test, rows=args.rows,
                             seed=args.seed, quiet=args.quiet or args.json)
+    if world().rank > 0:
+        return
     if args.json:
         print(json.dumps(r))
         return
@@ -258,6 +261,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if launched_size() > 1:  # one of several MPI ranks: an error anywhere must stop them all
+        return main_of_rank(args)
     try:
         status = args.func(args) or 0
         sys.stdout.flush()  # a closed stdout shows here, not in the interpreter's flush at exit
@@ -277,3 +282,28 @@ def main(argv=None):
         print("minivae: error: standard output was closed before all of it was written (broken pipe)",
               file=sys.stderr)
         return 2
+
+
+def main_of_rank(args):
+    """`main` under mpiexec: a coordinated stop (every rank saw the signal at the same step) exits quietly on ranks
+    other than 0; any other exception aborts the whole job (distributed.fail) instead of leaving the other ranks
+    waiting in a collective forever."""
+    import traceback
+
+    from .distributed import fail
+
+    try:
+        if args.command not in ("train", "evaluate"):
+            raise MinivaeError(f"only train and evaluate run over MPI; run minivae {args.command} without mpiexec")
+        return args.func(args) or 0
+    except MinivaeError as e:
+        fail(f"minivae: error: {e}", 2)
+    except TrainingInterrupted as e:
+        if world().rank == 0:
+            print(f"minivae: interrupted by {e}", file=sys.stderr)
+        return 128 + e.signum
+    except KeyboardInterrupt:
+        fail("minivae: interrupted", 128 + signal.SIGINT)
+    except BaseException:
+        traceback.print_exc()
+        fail("minivae: error: unexpected exception (traceback above); stopping every rank", 1)

@@ -79,14 +79,16 @@ class VAE:
         self._out_shape = out.shape
         return out.reshape(out.shape[0], -1)
 
-    def forward(self, x, eps):
-        """Negative ELBO per example for data x (B, ...) and noise ε (B, Z); keeps what `backward` needs."""
+    def forward(self, x, eps, total=None):
+        """Negative ELBO per example for data x (B, ...) and noise ε (B, Z); keeps what `backward` needs.
+
+        `total`: the batch the mean L runs over, when x is one share of it (distributed.py); default B."""
         B = x.shape[0]
         mu, logvar = self.encode(x)
         z, kl, em = np.empty_like(mu), np.empty(B, dtype=mu.dtype), np.expm1(0.5 * logvar)  # em = σ − 1
         sample_kl_kernel(mu, logvar, eps, em, z, kl)
-        recon, dout = self.likelihood.nll_and_grad(self.decode(z), x.reshape(B, -1), 1.0 / B)
-        self._cache = (mu, logvar, eps, em, dout)
+        recon, dout = self.likelihood.nll_and_grad(self.decode(z), x.reshape(B, -1), 1.0 / (total or B))
+        self._cache = (mu, logvar, eps, em, dout, total or B)
         return ElboTerms(recon + kl, recon, kl)
 
     def posterior(self):
@@ -96,15 +98,16 @@ class VAE:
     def backward(self, dkl=None):
         """Gradients of L = mean_b(recon_b) + Σ dkl·KL w.r.t. every parameter (dict, same names as `params`).
 
-        dkl = ∂L/∂KL: None for the ELBO (1/B for every example); (B,) weights each example's KL (β/B for a β-VAE);
-        (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar) (free bits,
-        objectives.py): then ∂L/∂μ gains dkl·μ and ∂L/∂logvar gains dkl·½(σ² − 1), as in gaussian_kl_backward.
+        dkl = ∂L/∂KL: None for the ELBO (1/B for every example; 1/total for a share); (B,) weights each example's KL
+        (β/B for a β-VAE); (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar)
+        (free bits, objectives.py): then ∂L/∂μ gains dkl·μ and ∂L/∂logvar gains dkl·½(σ² − 1), as in
+        gaussian_kl_backward.
         """
-        mu, logvar, eps, em, dout = self._cache
+        mu, logvar, eps, em, dout, total = self._cache
         B = mu.shape[0]
         dz = self.decoder.backward(dout.reshape(self._out_shape))
         dh = np.empty((B, 2 * self.latent), dtype=mu.dtype)
-        per_example = np.full(B, 1.0 / B) if dkl is None else np.zeros(B) if np.ndim(dkl) == 2 else dkl
+        per_example = np.full(B, 1.0 / total) if dkl is None else np.zeros(B) if np.ndim(dkl) == 2 else dkl
         sample_kl_backward_kernel(dz, np.asarray(per_example, dtype=mu.dtype), mu, em, eps,
                                   dh[:, :self.latent], dh[:, self.latent:])
         if np.ndim(dkl) == 2:

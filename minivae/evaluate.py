@@ -30,6 +30,11 @@ depend on `rows` and the first K samples of a K' > K run are those of the K run.
 dynamic binarization) is binarized once, x ~ Bernoulli(pixel) with default_rng([seed, 2]): the ELBO and all K samples
 see the same {0, 1} images, and the same seed gives the same figure.
 
+Over MPI (`mpiexec -n N minivae evaluate`) each rank takes a contiguous share of the examples, cut between the
+decoder passes (and the 500-example batches of the ELBO and μ), so every pass computes what it computes in one
+process; the per-example values are gathered in example order and reduced as one process reduces them: the same
+figures, bit for bit.
+
 Also reported, on the same images:
     elbo          (1/N) Σ_n [log p(x_n|z_n) − KL_n], one sample z_n (its ε is the example's first ε_0), closed-form KL:
                   the estimator the training log uses for its test loss
@@ -47,6 +52,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .budget import evaluation_bytes, require
+from .distributed import LOCAL, world
 from .errors import MinivaeError
 from .iwae import iwae_forward
 from .models import build_from_config
@@ -55,6 +61,7 @@ from .settings import check, non_negative_int, positive_int
 BINARIZE_SEED_OFFSET = 2  # the test set is binarized with default_rng([seed, 2])
 NOISE_SEED_OFFSET = 3     # example n draws its ε from default_rng([seed, 3, n])
 ACTIVE_THRESHOLD = 0.01
+BATCH = 500  # examples per pass of the single-sample ELBO and of the encoder for μ
 DISCRETE_LIKELIHOODS = ("categorical", "discretized-logistic")  # a probability mass over 8-bit levels
 
 
@@ -94,14 +101,20 @@ def combine_chunks(bounds, sizes):
     return m[:, 0] + np.log(np.sum(np.exp(a - m), axis=1)) - np.log(np.sum(sizes))
 
 
-def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None):
+def passes(k, rows):
+    """(samples per decoder pass and example, examples per decoder pass) for K samples and `rows` rows a pass."""
+    chunk = min(k, rows)
+    return chunk, max(1, rows // chunk)
+
+
+def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None, first_index=0):
     """Per example of x (N, ...): L_K (N,), the K-sample estimate of log p(x), and (1/K) Σ_k log w_k (N,), in nats.
 
-    `vae` should be float64 (see float64_twin). `bar`: a tqdm bar advanced by the examples done.
+    `vae` should be float64 (see float64_twin). `bar`: a tqdm bar advanced by the examples done. `first_index`: the
+    index of x[0] in the whole test set (its noise Generator's number).
     """
     N, Z = len(x), vae.latent
-    chunk = min(k, rows)                      # samples per decoder pass and example
-    per_pass = max(1, rows // chunk)          # examples per decoder pass
+    chunk, per_pass = passes(k, rows)
     starts = list(range(0, k, chunk))
     sizes = np.array([min(chunk, k - s) for s in starts], dtype=np.float64)
     log_px, mean_log_w = np.empty(N), np.empty(N)
@@ -109,7 +122,7 @@ def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None):
         xb = x[first:first + per_pass]
         B = len(xb)
         bounds, total = np.empty((B, len(starts))), np.zeros(B)
-        generators = example_generators(seed, first, B)
+        generators = example_generators(seed, first_index + first, B)
         for c in range(len(starts)):
             eps = draw_noise(generators, int(sizes[c]), Z)                          # (B, K_c, Z)
             terms, _ = iwae_forward(vae, xb, eps)
@@ -122,19 +135,21 @@ def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None):
     return log_px, mean_log_w
 
 
-def single_sample_elbo(vae, x, seed, batch_size=500):
-    """Per example: the ELBO terms with the closed-form KL and one sample, ε = the example's first ε_0 -> ElboTerms."""
+def single_sample_elbo(vae, x, seed, batch_size=BATCH, first_index=0):
+    """Per example: recon and KL (the closed form) of one sample, ε = the example's first ε_0 -> (recon, kl) (N,)."""
     recon, kl = np.empty(len(x)), np.empty(len(x))
     for first in range(0, len(x), batch_size):
         xb = x[first:first + batch_size]
-        t = vae.forward(xb, draw_noise(example_generators(seed, first, len(xb)), 1, vae.latent)[:, 0])
+        t = vae.forward(xb, draw_noise(example_generators(seed, first_index + first, len(xb)), 1, vae.latent)[:, 0])
         recon[first:first + len(xb)], kl[first:first + len(xb)] = t.recon, t.kl
     return recon, kl
 
 
-def active_units(vae, x, threshold=ACTIVE_THRESHOLD, batch_size=500):
+def active_units(vae, x, threshold=ACTIVE_THRESHOLD, batch_size=BATCH, world=LOCAL):
     """(number of active units, A_u (Z,)): A_u = Var_x μ_u(x) over the examples x, active when A_u > threshold."""
-    mu = np.concatenate([vae.encode(x[i:i + batch_size])[0] for i in range(0, len(x), batch_size)])
+    lo, hi = world.split(len(x), batch_size)
+    mu = world.gather(np.concatenate([vae.encode(x[i:i + batch_size])[0] for i in range(lo, hi, batch_size)]
+                                     or [np.empty((0, vae.latent))]))
     variance = np.var(mu, axis=0)
     return int(np.sum(variance > threshold)), variance
 
@@ -143,7 +158,8 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
     """Test NLL (K-sample importance estimate), ELBO, KL and active units of `vae` on `images` -> dict (nats/example).
 
     Keys: nll, nll_stderr (the standard error of the mean over examples), bits_per_dim (None for continuous data),
-    elbo, recon, kl, elbo_mean_k, active_units, latent, k, n, rows, peak_memory_mb, seconds.
+    elbo, recon, kl, elbo_mean_k, active_units, latent, k, n, rows, peak_memory_mb (this rank's), seconds, ranks
+    (MPI processes that shared the work).
     """
     k, rows = check("k", positive_int, k), check("rows", positive_int, rows)
     seed = check("seed", non_negative_int, seed)
@@ -157,14 +173,18 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
         model = float64_twin(vae)
         x = evaluation_data(model, images, seed, binarize)
         model.likelihood.check_data(x.reshape(len(x), -1))
-        recon, kl = single_sample_elbo(model, x, seed)
-        bar = tqdm(total=len(x), desc=f"log p(x), K={k}", unit="image", file=sys.stderr, leave=False,
-                   dynamic_ncols=True, disable=quiet or not sys.stderr.isatty())
+        w = world()
+        lo, hi = w.split(len(x), BATCH)
+        recon, kl = (w.gather(a) for a in single_sample_elbo(model, x[lo:hi], seed, first_index=lo))
+        lo, hi = w.split(len(x), passes(k, rows)[1])
+        bar = tqdm(total=hi - lo, desc=f"log p(x), K={k}", unit="image", file=sys.stderr, leave=False,
+                   dynamic_ncols=True, disable=quiet or w.rank > 0 or not sys.stderr.isatty())
         try:
-            log_px, mean_log_w = importance_sampled_log_likelihood(model, x, k, seed, rows, bar)
+            log_px, mean_log_w = importance_sampled_log_likelihood(model, x[lo:hi], k, seed, rows, bar, first_index=lo)
         finally:
             bar.close()
-        n_active, variance = active_units(model, x)
+        log_px, mean_log_w = w.gather(log_px), w.gather(mean_log_w)
+        n_active, variance = active_units(model, x, world=w)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         if tracing:
@@ -176,7 +196,8 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
             "elbo": -float(np.mean(recon + kl)), "recon": float(np.mean(recon)), "kl": float(np.mean(kl)),
             "elbo_mean_k": float(np.mean(mean_log_w)), "active_units": n_active, "latent": model.latent,
             "unit_variances": variance.tolist(), "k": int(k), "n": len(x), "rows": int(rows), "seed": int(seed),
-            "binarize": bool(binarize), "peak_memory_mb": peak / 2 ** 20, "seconds": time.perf_counter() - start}
+            "binarize": bool(binarize), "peak_memory_mb": peak / 2 ** 20, "seconds": time.perf_counter() - start,
+            "ranks": w.size}
 
 
 def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, seed=None, quiet=True):

@@ -88,15 +88,17 @@ def iwae_forward(vae, x, eps):
     return terms, (logvar, eps, z, out.shape, dnll, normalized_weights(log_w))
 
 
-def iwae_backward(vae, cache):
-    """Gradients of L = −(1/B) Σ_b L_K(x_b) w.r.t. every parameter (dict, the names of `vae.params`)."""
+def iwae_backward(vae, cache, total=None):
+    """Gradients of L = −(1/B) Σ_b L_K(x_b) w.r.t. every parameter (dict, the names of `vae.params`); B = `total`
+    when the cached batch is one share of a larger one (distributed.py)."""
     logvar, eps, z, out_shape, dnll, w_tilde = cache
     B, K, Z = eps.shape
-    g = w_tilde / B                                                       # ∂L/∂(−log w_bk)          (B, K)
+    total = total or B
+    g = w_tilde / total                                                   # ∂L/∂(−log w_bk)          (B, K)
     dout = dnll * g.reshape(B * K, 1)                                     # ∂L/∂out                   (B·K, k·D)
     dz = vae.decoder.backward(dout.reshape(out_shape)).reshape(B, K, Z)
     dz += g[:, :, None] * z                                               # + g · ∂(−log p(z))/∂z
     dmu = dz.sum(1)                                                       # (B, Z)
-    dlogvar = np.sum(dz * eps, axis=1) * 0.5 * np.exp(0.5 * logvar) - 0.5 / B
+    dlogvar = np.sum(dz * eps, axis=1) * 0.5 * np.exp(0.5 * logvar) - 0.5 / total
     vae.encoder.backward(np.concatenate([dmu, dlogvar], axis=1), need_dx=False)
     return vae.grads

@@ -16,6 +16,10 @@ training log shows it beside the surrogate, and the test loss (train.evaluate_el
 
 Each objective: `noise(rng, B, Z, dtype)` draws its ε ((B, Z), or (B, K, Z) for iwae) and
 `loss_and_grads(vae, x, eps, epochs_done)` -> (ElboTerms of the true −ELBO, surrogate L (float), gradients).
+
+Data parallel (distributed.py): with `share`, x and ε are rows `share.rows` of a global batch of B = `share.total`
+examples; the mean is still over B, so the gradients and L are this share's parts, and summed over the shares they
+are the whole batch's. Free bits' KL̄_j is a mean over the global batch, so it is summed across ranks first.
 """
 import math
 
@@ -49,18 +53,20 @@ class ElboObjective:
     def noise(self, rng, batch, latent, dtype):
         return rng.standard_normal((batch, latent)).astype(dtype)
 
-    def loss_and_grads(self, vae, x, eps, epochs_done=math.inf):
-        B = x.shape[0]
-        terms = vae.forward(x, eps)
+    def loss_and_grads(self, vae, x, eps, epochs_done=math.inf, share=None):
+        B = x.shape[0] if share is None else share.total
+        terms = vae.forward(x, eps, B)
         beta_t = kl_weight(self.beta, self.warmup, epochs_done)
         if self.free_bits > 0:
             mu, logvar = vae.posterior()
-            kl_dims = kl_per_dimension(mu, logvar).mean(0)                          # KL̄_j   (Z,)
-            value = terms.recon.mean() + beta_t * np.sum(np.maximum(self.free_bits, kl_dims))
+            kl_dims = kl_per_dimension(mu, logvar).sum(0)                            # Σ_b KL_bj   (Z,)
+            kl_dims = (kl_dims if share is None else share.world.sum(kl_dims)) / B   # KL̄_j   (Z,)
+            floor = beta_t * np.sum(np.maximum(self.free_bits, kl_dims))
+            value = terms.recon.sum() / B + (floor if share is None or share.rows.start == 0 else 0.0)
             dkl = np.broadcast_to(beta_t * (kl_dims > self.free_bits) / B, mu.shape)  # ∂L/∂KL_bj   (B, Z)
         else:
-            value = np.mean(terms.recon + beta_t * terms.kl)
-            dkl = np.full(B, beta_t / B)                                            # ∂L/∂KL_b   (B,)
+            value = np.sum(terms.recon + beta_t * terms.kl) / B
+            dkl = np.full(x.shape[0], beta_t / B)                                   # ∂L/∂KL_b   (B,)
         return terms, float(value), vae.backward(dkl)
 
 
@@ -75,10 +81,11 @@ class IwaeObjective:
     def noise(self, rng, batch, latent, dtype):
         return rng.standard_normal((batch, self.k, latent)).astype(dtype)
 
-    def loss_and_grads(self, vae, x, eps, epochs_done=math.inf):
+    def loss_and_grads(self, vae, x, eps, epochs_done=math.inf, share=None):
+        B = x.shape[0] if share is None else share.total
         terms, cache = iwae_forward(vae, x, eps)
-        grads = iwae_backward(vae, cache)
-        return ElboTerms(terms.recon + terms.kl, terms.recon, terms.kl), float(-np.mean(terms.bound)), grads
+        grads = iwae_backward(vae, cache, B)
+        return ElboTerms(terms.recon + terms.kl, terms.recon, terms.kl), float(-np.sum(terms.bound) / B), grads
 
 
 def make_objective(name="elbo", *, k=None, beta=1.0, warmup=0.0, free_bits=0.0):

@@ -18,7 +18,9 @@ epoch's data order, the number of batches done and the running loss sums. `train
 it, so the remaining steps see exactly the batches and noise they would have seen, and the parameters at the end are
 bitwise those of the uninterrupted run.
 """
+import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,9 @@ import numpy as np
 from .budget import require, training_bytes
 from .checkpoint import load_into, read_checkpoint
 from .data import Dataset, load_dataset
+from .distributed import LOCAL, world
 from .errors import MinivaeError
+from .flat import tiled_buffer
 from .images import save_grid
 from .likelihoods import bits_per_dim
 from .models import build_from_config, describe, model_config
@@ -62,18 +66,25 @@ def prepare_batch(vae, images, rng, binarize):
     return x
 
 
-def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False):
+def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False, world=LOCAL):
     """Mean test negative ELBO and its parts (nats per example), with ε from default_rng([seed, 1]).
 
     Where log p is a probability mass (a discrete likelihood; Bernoulli only on binarized data) the loss is also
-    given in bits per dimension, test_loss / (D ln 2)."""
+    given in bits per dimension, test_loss / (D ln 2). Over MPI each rank runs its share of the batches (every rank
+    draws every batch's noise, to stay on the one stream) and the batch sums are added in batch order, as here."""
     rng = np.random.default_rng([seed, EVAL_SEED_OFFSET])
-    total = np.zeros(3)
-    for idx in batches(len(images), batch_size):
+    order = batches(len(images), batch_size)
+    mine = world.share(len(order)).rows
+    sums = np.zeros((len(order), 3))
+    for i, idx in enumerate(order):
         x = prepare_batch(vae, images[idx], rng, binarize)
         eps = rng.standard_normal((len(idx), vae.latent)).astype(vae.dtype)
-        t = vae.forward(x, eps)
-        total += [t.loss.sum(), t.recon.sum(), t.kl.sum()]
+        if mine.start <= i < mine.stop:
+            t = vae.forward(x, eps)
+            sums[i] = [t.loss.sum(), t.recon.sum(), t.kl.sum()]
+    total = np.zeros(3)
+    for row in world.gather(sums[mine]):
+        total += row
     loss, recon, kl = total / len(images)
     row = {"test_loss": loss, "recon": recon, "kl": kl}
     if vae.likelihood.discrete and (binarize or vae.likelihood.name != "bernoulli"):
@@ -157,6 +168,16 @@ def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches
     return pos
 
 
+def sum_over_ranks(world, grads, terms, interrupted):
+    """After every rank's backward on its share: ∇L = Σ_r ∇L_r into the gradient buffer (distributed.py), and the
+    global batch's (loss, recon, kl) sums and whether any rank was interrupted, so that all stop at the same step."""
+    sums = np.array([terms.loss.sum(), terms.recon.sum(), terms.kl.sum(), interrupted], dtype=np.float64)
+    if world.size > 1:
+        world.sum(tiled_buffer(list(grads.values())))
+        world.sum(sums)
+    return sums[:3], bool(sums[3])
+
+
 def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet=False, **kwargs):
     """Train a VAE; keyword arguments are the fields of TrainSettings. Returns TrainResult(vae, metrics, out).
 
@@ -170,7 +191,10 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
     `force` (start over); rundir.py has the rules. Ctrl-C, SIGTERM and SIGHUP checkpoint the last finished step and
     raise TrainingInterrupted (a KeyboardInterrupt); a NaN/Inf loss or gradient raises MinivaeError naming the tensor
     and step, leaving the last checkpoint as it was.
+
+    Under `mpiexec -n N` the N ranks split every batch (distributed.py; docs/mpi.md) and rank 0 alone writes to `out`.
     """
+    w = world()
     arrays = meta = None
     if resume is not None:
         path = checkpoint_file(resume)
@@ -208,12 +232,18 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
     pos = Position()
     if resume is not None:
         pos = restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches)
-    with RunDirectory(out, resuming=resume is not None, force=force) as run, InterruptGuard() as guard:
-        if resume is not None:
+        if meta.get("ranks", 1) != w.size and w.rank == 0 and not quiet:
+            print(f"minivae: note: resuming a run of {meta.get('ranks', 1)} MPI ranks on {w.size}: the same batches "
+                  f"and noise; the gradient sums change order, so expect float rounding differences", file=sys.stderr)
+    run = RunDirectory(out, resuming=resume is not None, force=force)
+    with run if w.rank == 0 else nullcontext(run), InterruptGuard() as guard:  # rank 0 alone holds and writes it
+        if resume is not None and w.rank == 0:
             run.write_metrics(pos.metrics)  # metrics.jsonl as the checkpoint has it
 
         def save():
-            run.save(vae, optimizer, pos.meta(s, rng), state={"permutation": pos.permutation} if pos.batch else None)
+            if w.rank == 0:
+                run.save(vae, optimizer, {**pos.meta(s, rng), "ranks": w.size},
+                         state={"permutation": pos.permutation} if pos.batch else None)
 
         def stop(where):
             save()
@@ -227,38 +257,42 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                 pos.permutation, pos.totals, pos.seen = rng.permutation(n_train), np.zeros(3), 0
             start, seen_before = time.perf_counter(), pos.seen  # images/s counts this session's images only
             order = batches(n_train, s.batch_size, pos.permutation)
-            bar = progress_bar(None, quiet, total=n_batches, initial=pos.batch, desc=f"epoch {epoch}/{s.epochs}",
-                               unit="step")
+            bar = progress_bar(None, quiet or w.rank > 0, total=n_batches, initial=pos.batch,
+                               desc=f"epoch {epoch}/{s.epochs}", unit="step")
             try:
                 for idx in order[pos.batch:]:
                     x = prepare_batch(vae, data.train[idx], rng, s.binarize)
                     eps = objective.noise(rng, len(idx), vae.latent, vae.dtype)
+                    mine = w.share(len(idx))  # every rank draws the whole batch's noise, then takes its rows
                     # terms: the true −ELBO per example (logged); the objective's own value is not
-                    terms, _, grads = objective.loss_and_grads(vae, x, eps, epochs_done=pos.step / n_batches)
+                    terms, _, grads = objective.loss_and_grads(vae, x[mine.rows], eps[mine.rows],
+                                                               epochs_done=pos.step / n_batches, share=mine)
                     check_finite_loss(terms, pos.step + 1, epoch)
+                    sums, stopping = sum_over_ranks(w, grads, terms, guard.interrupted)
                     check_finite_grads(grads, pos.step + 1, epoch)
                     optimizer.step(grads)
                     pos.step, pos.batch, pos.seen = pos.step + 1, pos.batch + 1, pos.seen + len(idx)
-                    pos.totals += [terms.loss.sum(), terms.recon.sum(), terms.kl.sum()]
+                    pos.totals += sums
                     if pos.batch % 10 == 0 or pos.batch == n_batches:  # running means of this epoch so far
                         rate = (pos.seen - seen_before) / max(time.perf_counter() - start, 1e-9)
                         bar.set_postfix(step=pos.step, loss=f"{pos.totals[0] / pos.seen:.2f}",
                                         kl=f"{pos.totals[2] / pos.seen:.2f}", img_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
-                    if guard.interrupted:
+                    if stopping or guard.interrupted and w.size == 1:  # ranks stop where their flags were summed
                         stop(f"step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches})")
             finally:
                 bar.close()
             train_loss, train_recon, train_kl = pos.totals / n_train
             seconds = time.perf_counter() - start
             pos.metrics.append({"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon,
-                                "train_kl": train_kl, **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize),
+                                "train_kl": train_kl, **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize, world=w),
                                 "seconds": seconds, "images_per_s": (pos.seen - seen_before) / seconds})
             pos.epoch, pos.batch, pos.permutation = epoch, 0, None
             save()
-            write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
-            if progress:
-                progress(epoch, pos.metrics[-1])
-            if guard.interrupted:
+            if w.rank == 0:
+                write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
+                if progress:
+                    progress(epoch, pos.metrics[-1])
+            if w.any(guard.interrupted):
                 stop(f"epoch {epoch} (step {pos.step})")
     return TrainResult(vae, pos.metrics, out)
