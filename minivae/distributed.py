@@ -66,9 +66,6 @@ class LocalWorld:
     def gather(self, a):
         return a
 
-    def any(self, flag):
-        return bool(flag)
-
 
 LOCAL = LocalWorld()
 
@@ -120,10 +117,6 @@ class MpiWorld:
         counts = rows * int(np.prod(a.shape[1:], dtype=np.int64))
         self.comm.Allgatherv(a, [out, counts, np.cumsum(counts) - counts, datatype(a)])
         return out
-
-    def any(self, flag):
-        """True on every rank when `flag` is true on any rank."""
-        return bool(self.sum(np.array([float(flag)]))[0] > 0)
 
     def abort(self, code):
         """End every rank of the job now (MPI_Abort), after stderr is flushed."""

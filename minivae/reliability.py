@@ -49,10 +49,6 @@ class InterruptGuard:
         self.signum = None
         self._previous = {}
 
-    @property
-    def signal_name(self):
-        return signal.Signals(self.signum).name
-
     def _handle(self, signum, frame):
         self.interrupted, self.signum = True, signum
         self._restore()

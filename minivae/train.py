@@ -18,6 +18,7 @@ epoch's data order, the number of batches done and the running loss sums. `train
 it, so the remaining steps see exactly the batches and noise they would have seen, and the parameters at the end are
 bitwise those of the uninterrupted run.
 """
+import signal
 import sys
 import time
 from contextlib import nullcontext
@@ -168,14 +169,28 @@ def restore_position(path, arrays, meta, vae, optimizer, rng, n_train, n_batches
     return pos
 
 
-def sum_over_ranks(world, grads, terms, interrupted):
-    """After every rank's backward on its share: ∇L = Σ_r ∇L_r into the gradient buffer (distributed.py), and the
-    global batch's (loss, recon, kl) sums and whether any rank was interrupted, so that all stop at the same step."""
-    sums = np.array([terms.loss.sum(), terms.recon.sum(), terms.kl.sum(), interrupted], dtype=np.float64)
+def sum_over_ranks(world, grads, terms, signum):
+    """After every rank's backward on its share: ∇L = Σ_r ∇L_r into the gradient buffer (distributed.py). Returns the
+    global batch's (loss, recon, kl) sums, added in rank order, and the signal that stops the run (first_signal)."""
     if world.size > 1:
         world.sum(tiled_buffer(list(grads.values())))
-        world.sum(sums)
-    return sums[:3], bool(sums[3])
+    every = world.gather(np.array([[terms.loss.sum(), terms.recon.sum(), terms.kl.sum(), signum or 0]]))
+    sums = every[0, :3].copy()
+    for row in every[1:, :3]:
+        sums += row
+    return sums, signal_of(every[:, 3])
+
+
+def signal_of(signums):
+    """The first signal number (in rank order) of the ranks' `signums` (0: none), or None."""
+    received = [int(n) for n in signums if n]
+    return received[0] if received else None
+
+
+def first_signal(world, signum):
+    """The signal (SIGINT, SIGTERM, SIGHUP) of the first rank that received one, or None: the same on every rank, so
+    that all stop after the same step."""
+    return signal_of(world.gather(np.array([signum or 0])))
 
 
 def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet=False, **kwargs):
@@ -245,11 +260,11 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                 run.save(vae, optimizer, {**pos.meta(s, rng), "ranks": w.size},
                          state={"permutation": pos.permutation} if pos.batch else None)
 
-        def stop(where):
+        def stop(where, signum):
             save()
-            raise TrainingInterrupted(f"{guard.signal_name}: stopped after {where}; saved {run.checkpoint}; "
-                                      f"continue with: minivae train --resume {out}", run.checkpoint, pos.epoch,
-                                      pos.step, guard.signum)
+            raise TrainingInterrupted(f"{signal.Signals(signum).name}: stopped after {where}; saved "
+                                      f"{run.checkpoint}; continue with: minivae train --resume {out}",
+                                      run.checkpoint, pos.epoch, pos.step, signum)
 
         for epoch in range(pos.epoch + 1, s.epochs + 1):
             optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
@@ -268,7 +283,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                     terms, _, grads = objective.loss_and_grads(vae, x[mine.rows], eps[mine.rows],
                                                                epochs_done=pos.step / n_batches, share=mine)
                     check_finite_loss(terms, pos.step + 1, epoch)
-                    sums, stopping = sum_over_ranks(w, grads, terms, guard.interrupted)
+                    sums, signum = sum_over_ranks(w, grads, terms, guard.signum)
                     check_finite_grads(grads, pos.step + 1, epoch)
                     optimizer.step(grads)
                     pos.step, pos.batch, pos.seen = pos.step + 1, pos.batch + 1, pos.seen + len(idx)
@@ -278,8 +293,10 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                         bar.set_postfix(step=pos.step, loss=f"{pos.totals[0] / pos.seen:.2f}",
                                         kl=f"{pos.totals[2] / pos.seen:.2f}", img_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
-                    if stopping or guard.interrupted and w.size == 1:  # ranks stop where their flags were summed
-                        stop(f"step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches})")
+                    if w.size == 1:  # one process stops on a signal that came during this step
+                        signum = guard.signum
+                    if signum:
+                        stop(f"step {pos.step} (epoch {epoch}, batch {pos.batch} of {n_batches})", signum)
             finally:
                 bar.close()
             train_loss, train_recon, train_kl = pos.totals / n_train
@@ -293,6 +310,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                 write_pictures(vae, out, data.test, np.random.default_rng([s.seed, EVAL_SEED_OFFSET]))
                 if progress:
                     progress(epoch, pos.metrics[-1])
-            if w.any(guard.interrupted):
-                stop(f"epoch {epoch} (step {pos.step})")
+            signum = first_signal(w, guard.signum)
+            if signum:
+                stop(f"epoch {epoch} (step {pos.step})", signum)
     return TrainResult(vae, pos.metrics, out)
