@@ -302,7 +302,8 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
             train_loss, train_recon, train_kl = pos.totals / n_train
             seconds = time.perf_counter() - start
             pos.metrics.append({"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon,
-                                "train_kl": train_kl, **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize, world=w),
+                                "train_kl": train_kl,
+                                **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize, world=w),
                                 "seconds": seconds, "images_per_s": (pos.seen - seen_before) / seconds})
             pos.epoch, pos.batch, pos.permutation = epoch, 0, None
             save()
