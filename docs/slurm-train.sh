@@ -6,7 +6,7 @@
 #SBATCH --ntasks-per-node=1
 #SBATCH --cpus-per-task=32
 #SBATCH --time=04:00:00
-#SBATCH --signal=TERM@120          # SIGTERM 2 minutes before the limit: every rank stops at one step, rank 0 checkpoints
+#SBATCH --signal=TERM@120   # SIGTERM 2 minutes before the limit: all ranks stop at one step, rank 0 checkpoints
 #SBATCH --output=%x-%j.out
 set -euo pipefail
 
