@@ -1,6 +1,6 @@
 """The `minivae` command line (also `python -m minivae`).
 
-    minivae train      [--dataset shapes|mnist|frey] [--data-dir DIR] [--model M] [--epochs N] ... [--out DIR]
+    minivae train      [--dataset shapes|mnist|frey|folder] [--data-dir DIR] [--model M] [--epochs N] ... [--out DIR]
     minivae sample     --checkpoint PATH [--n 64] [--out samples.png] [--seed S]
     minivae gradcheck  [--json]
     minivae evaluate   --checkpoint PATH [--data-dir DIR] [--k 5000] [--n-test N] [--rows 2000] [--json]
@@ -34,6 +34,7 @@ non_negative_int = flag_type(settings.non_negative_int, int)
 positive_float = flag_type(settings.positive_float, float)
 non_negative_float = flag_type(settings.non_negative_float, float)
 unit_interval = flag_type(settings.unit_interval, float)
+open_fraction = flag_type(settings.open_fraction, float)
 
 
 def int_list(text):
@@ -60,7 +61,9 @@ def cmd_train(args):
                  batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, objective=args.objective, k=args.k,
                  beta=args.beta, warmup=args.warmup, free_bits=args.free_bits, init_from=args.init_from,
                  latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
-                 binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test)
+                 binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test,
+                 channels=args.channels, image_size=args.image_size, test_fraction=args.test_fraction,
+                 cache_dir=args.cache_dir)
     # Every train flag defaults to None: only the flags given on the command line reach train, which takes its
     # defaults for a new run and refuses, when resuming, any that would change the run's stored settings.
     given = {name: value for name, value in given.items() if value is not None}
@@ -154,9 +157,16 @@ def parser():
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a VAE and write metrics, checkpoint and pictures")
-    t.add_argument("--dataset", choices=("shapes", "mnist", "frey"),
-                   help="shapes: built-in 64x64 RGB (default); mnist: any directory of IDX files; frey: Frey faces")
-    t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey)")
+    t.add_argument("--dataset", choices=("shapes", "mnist", "frey", "folder"),
+                   help="shapes: built-in 64x64 RGB (default); mnist: any directory of IDX files; frey: Frey faces; "
+                        "folder: your own PNG/JPEG pictures (docs/own-pictures.md)")
+    t.add_argument("--data-dir", help="directory holding the data set's files (mnist, frey, folder)")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="folder: 1 gray or 3 RGB (default 3)")
+    t.add_argument("--image-size", type=positive_int, help="folder: pictures become S x S pixels (default 64)")
+    t.add_argument("--test-fraction", type=open_fraction,
+                   help="folder: share of pictures held out as the test set, by a hash of each path (default 0.1)")
+    t.add_argument("--cache-dir", help="folder: where the decoded pictures are kept (default "
+                                       "~/.cache/minivae/<folder>-<hash>)")
     t.add_argument("--model", help="architecture (default mlp)")
     t.add_argument("--likelihood", choices=tuple(LIKELIHOODS),
                    help="output distribution p(x|z) (default bernoulli)")

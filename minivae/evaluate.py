@@ -204,7 +204,7 @@ def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, 
     """`evaluate` a checkpoint on the test split of the data set it was trained on (its stored settings: data set,
     data_dir, binarize, seed, n_test); `data_dir`, `n_test` and `seed` (of the noise and binarization) override them."""
     from .checkpoint import load_checkpoint
-    from .data import load_dataset
+    from .data import DATASET_NAMES, load_dataset
     from .pictures import check_images_fit
     from .rundir import checkpoint_file
     from .settings import stored_settings
@@ -212,12 +212,13 @@ def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, 
     path = checkpoint_file(path)
     vae, _, meta = load_checkpoint(path)
     train = stored_settings(path, meta)
-    if train.dataset not in ("shapes", "mnist", "frey"):
+    if train.dataset not in DATASET_NAMES:
         raise MinivaeError(f"checkpoint {path} was trained on {train.dataset!r} data; evaluate needs one of "
-                           f"shapes, mnist, frey (or call minivae.evaluate.evaluate with the images)")
+                           f"{', '.join(DATASET_NAMES)} (or call minivae.evaluate.evaluate with the images)")
     data = load_dataset(train.dataset, data_dir if data_dir is not None else train.data_dir, seed=train.seed,
-                        n_train=1, n_test=n_test if n_test is not None else train.n_test)  # shapes: the run's seed
+                        n_train=1, n_test=n_test if n_test is not None else train.n_test,  # shapes: the run's seed
+                        **train.folder_options())
     check_images_fit(vae, data.test, "the checkpoint's model", f"the {train.dataset} test images")
-    result = evaluate(vae, data.test, k=k, seed=train.seed if seed is None else seed, binarize=train.binarize,
+    result = evaluate(vae, data.test[:], k=k, seed=train.seed if seed is None else seed, binarize=train.binarize,
                       rows=rows, quiet=quiet)
     return {"checkpoint": str(path), "dataset": train.dataset, "epoch": meta.get("epoch"), **result}

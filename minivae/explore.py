@@ -22,6 +22,7 @@ import numpy as np
 from .budget import decoding_bytes, require
 from .checkpoint import load_checkpoint
 from .data import load_dataset
+from .data.decode import center_box
 from .errors import MinivaeError
 from .images import picture_format, save_grid
 from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
@@ -53,7 +54,7 @@ def test_images(vae, meta, path, data_dir=None):
                            "passed from Python); use reconstruct with a folder of pictures instead")
     settings = stored_settings(path, meta)
     images = load_dataset(name, data_dir if data_dir is not None else settings.data_dir, seed=settings.seed,
-                          n_train=1, n_test=settings.n_test).test
+                          n_train=1, n_test=settings.n_test, **settings.folder_options()).test
     check_images_fit(vae, images, "the checkpoint's model", f"the {name} test images")
     return images
 
@@ -168,19 +169,20 @@ def picture_values(img, path):
 
 def read_picture(path, C, H, W):
     """One picture file -> uint8 (C, H, W): in the format its extension names, turned upright by its EXIF
-    orientation, converted to gray (C = 1) or RGB (C = 3) and resized with Lanczos. 16-bit and float pictures
-    (gray only in Pillow) are scaled to 8 bits after resizing, so nothing is clipped."""
+    orientation, converted to gray (C = 1) or RGB (C = 3), its centered H : W box resized with Lanczos (cropped as
+    training on a folder crops, data/decode.py). 16-bit and float pictures (gray only in Pillow) are scaled to 8
+    bits after resizing, so nothing is clipped."""
     from PIL import Image, ImageOps
 
     with Image.open(path, formats=[PICTURE_FORMATS[path.suffix.lower()]]) as img:
         img = ImageOps.exif_transpose(img)
         if img.mode in HIGH_DEPTH_MODES:
             small = Image.fromarray(picture_values(img, path).astype(np.float32), "F").resize(
-                (W, H), Image.Resampling.LANCZOS)
+                (W, H), Image.Resampling.LANCZOS, box=center_box(img.size, H, W))
             gray = np.rint(np.clip(np.asarray(small), 0, 1) * 255).astype(np.uint8)  # clip: Lanczos overshoot only
             return np.repeat(gray[None], C, axis=0)
-        a = np.asarray(img.convert("L" if C == 1 else "RGB").resize((W, H), Image.Resampling.LANCZOS),
-                       dtype=np.uint8)
+        a = np.asarray(img.convert("L" if C == 1 else "RGB").resize((W, H), Image.Resampling.LANCZOS,
+                                                                    box=center_box(img.size, H, W)), dtype=np.uint8)
     return a[None] if C == 1 else a.transpose(2, 0, 1)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .data.folder import FOLDER_DEFAULTS
 from .errors import MinivaeError
 from .likelihoods import LIKELIHOODS
 
@@ -51,6 +52,18 @@ def unit_interval(v):
     if not (is_number(v) and 0 < v <= 1):
         raise MinivaeError(f"expected a number in (0, 1], got {v!r}")
     return float(v)
+
+
+def open_fraction(v):
+    if not (is_number(v) and 0 < v < 1):
+        raise MinivaeError(f"expected a number between 0 and 1 (exclusive), got {v!r}")
+    return float(v)
+
+
+def channels(v):
+    if not (is_int(v) and v in (1, 3)):
+        raise MinivaeError(f"expected 1 (gray) or 3 (RGB), got {v!r}")
+    return int(v)
 
 
 def widths(v):
@@ -135,6 +148,13 @@ class TrainSettings:
     warmup: float = 0.0      # elbo: epochs over which the KL weight rises linearly from 0 to β
     free_bits: float = 0.0   # elbo: KL floor λ per latent dimension (nats)
     init_from: str | None = None  # start from this run's (or checkpoint's) parameters with a fresh optimizer
+    channels: int | None = None        # folder: 1 (gray) or 3 (RGB, default)
+    image_size: int | None = None      # folder: pictures become image_size × image_size (default 64)
+    test_fraction: float | None = None  # folder: share of pictures held out for testing (default 0.1)
+    cache_dir: str | None = None       # folder: where the decoded pictures are cached (data/cache.py)
+
+    def folder_options(self):
+        return {name: getattr(self, name) for name in FOLDER_DEFAULTS}
 
     def make_objective(self):
         from .objectives import make_objective
@@ -152,14 +172,15 @@ class TrainSettings:
 
 
 CHECKS = {
-    "dataset": one_of("shapes", "mnist", "frey", "custom"), "data_dir": optional(text), "model": text,
+    "dataset": one_of("shapes", "mnist", "frey", "folder", "custom"), "data_dir": optional(text), "model": text,
     "likelihood": one_of(*LIKELIHOODS), "likelihood_options": options_dict,
     "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "lr_decay": unit_interval,
     "latent": optional(positive_int), "hidden": optional(widths), "activation": optional(text),
     "seed": non_negative_int, "binarize": boolean, "dtype": one_of("float32", "float64"),
     "n_train": optional(positive_int), "n_test": optional(positive_int), "objective": one_of("elbo", "iwae"),
     "k": optional(positive_int), "beta": positive_float, "warmup": non_negative_float,
-    "free_bits": non_negative_float, "init_from": optional(text),
+    "free_bits": non_negative_float, "init_from": optional(text), "channels": optional(channels),
+    "image_size": optional(positive_int), "test_fraction": optional(open_fraction), "cache_dir": optional(text),
 }
 assert set(CHECKS) == {f.name for f in fields(TrainSettings)}
 
@@ -190,16 +211,17 @@ def stored_settings(path, meta):
 
 
 def resumed_settings(path, meta, given):
-    """The stored settings of the run being resumed, with `epochs` (and `data_dir`) changed to the values `given`;
-    any other setting given must equal the stored one (a resumed run is the same run). `given` holds only what the
-    user actually passed (flags on the command line, keyword arguments in Python)."""
+    """The stored settings of the run being resumed, with `epochs` (and `data_dir`, `cache_dir`) changed to the values
+    `given`; any other setting given must equal the stored one (a resumed run is the same run). `given` holds only
+    what the user actually passed (flags on the command line, keyword arguments in Python)."""
     s = stored_settings(path, meta)
     known_names(given)
     for name, value in given.items():
         value = check(name, CHECKS[name], value)
-        if name in ("epochs", "data_dir"):
+        if name in ("epochs", "data_dir", "cache_dir"):
             setattr(s, name, value)
         elif value != getattr(s, name):
             raise MinivaeError(f"resuming continues the run in {path.parent} with its own settings: {name} is "
-                               f"{getattr(s, name)!r} there, not {value!r} (only epochs and data_dir may change)")
+                               f"{getattr(s, name)!r} there, not {value!r} (only epochs, data_dir and cache_dir may "
+                               f"change)")
     return s

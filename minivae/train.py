@@ -226,7 +226,8 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
     elif s.dataset == "custom":
         raise MinivaeError("this run was trained on images passed from Python; pass the same data= to resume it")
     else:
-        data = load_dataset(s.dataset, s.data_dir, seed=s.seed, n_train=s.n_train, n_test=s.n_test)
+        data = load_dataset(s.dataset, s.data_dir, seed=s.seed, n_train=s.n_train, n_test=s.n_test, quiet=quiet,
+                            **s.folder_options())
     rng = np.random.default_rng(s.seed)
     image_shape = data.train.shape[1:]
     if meta is not None:

@@ -107,6 +107,7 @@ def test_shapes_takes_no_data_dir(tmp_path):
 
 
 def test_unknown_name_lists_the_valid_names():
-    with pytest.raises(MinivaeError, match="unknown data set 'cifar' \\(expected one of shapes, mnist, frey\\)"):
+    with pytest.raises(MinivaeError, match="unknown data set 'cifar' \\(expected one of shapes, mnist, frey, "
+                                           "folder\\)"):
         load_dataset("cifar")
-    assert DATASET_NAMES == ("shapes", "mnist", "frey")
+    assert DATASET_NAMES == ("shapes", "mnist", "frey", "folder")

@@ -5,6 +5,10 @@
     idx.py        IDX files (MNIST, Fashion-MNIST, KMNIST)
     download.py   fetching the MNIST files
     frey.py       Frey faces from frey_rawface.mat (MATLAB 5 MAT-file)
+    folder.py     a folder of your own PNG/JPEG pictures, split by a hash of each path
+    decode.py     one picture file -> uint8 (C, H, W): orientation, mode, crop, resize; bad pictures
+    cache.py      the decoded pictures of a folder, a memory-mapped .npy kept up to date
+    mapped.py     MappedImages: a split's rows of the memory map, read a batch at a time
 """
 
 from minivae.data.datasets import DATASET_NAMES, Dataset, load_dataset

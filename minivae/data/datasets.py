@@ -4,6 +4,7 @@
     shapes   3, 64, 64    20000 / 2000        shape index       generated (shapes.py), no data_dir
     mnist    1, 28, 28    60000 / 10000       digit 0..9        data_dir with the four IDX files (idx.py)
     frey     1, 28, 20    1769 / 196          none              data_dir with frey_rawface.mat (frey.py)
+    folder   1|3, S, S    ~90% / ~10%         none              data_dir with your PNG/JPEG pictures (folder.py)
 
 Images stay raw 8-bit intensities; scaling to [0, 1] or binarising belongs to the likelihood that uses them.
 `n_train` / `n_test` keep the first n images of each split.
@@ -21,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from minivae.data.folder import load_folder
 from minivae.data.frey import read_frey
 from minivae.data.idx import load_idx_dir
 from minivae.data.shapes import make_shapes
 from minivae.errors import MinivaeError
 
-DATASET_NAMES = ("shapes", "mnist", "frey")
+DATASET_NAMES = ("shapes", "mnist", "frey", "folder")
 SHAPES_TRAIN, SHAPES_TEST = 20000, 2000
 FREY_FILE = "frey_rawface.mat"
 FREY_SPLIT_SEED = 0
@@ -98,8 +100,15 @@ def load_frey(data_dir, n_train, n_test):
     return Dataset("frey", faces[train_index[:n_train]], faces[test_index[:n_test]], None, None, None)
 
 
-def load_dataset(name, data_dir=None, *, seed=0, n_train=None, n_test=None):
-    """Load data set `name` (one of DATASET_NAMES) -> Dataset. `seed` only affects shapes; see the module docstring."""
+def load_dataset(name, data_dir=None, *, seed=0, n_train=None, n_test=None, quiet=True, **folder_options):
+    """Load data set `name` (one of DATASET_NAMES) -> Dataset. `seed` only affects shapes; see the module docstring.
+    folder only: `folder_options` (channels, image_size, test_fraction, cache_dir; None = default) and `quiet` (no
+    progress bar while decoding)."""
+    if name == "folder":
+        return load_folder(data_dir, n_train, n_test, quiet=quiet, **folder_options)
+    given = [option for option, value in folder_options.items() if value is not None]
+    if given:
+        raise MinivaeError(f"{', '.join(given)}: only for the folder data set, not {name}")
     if name == "shapes":
         return load_shapes(data_dir, seed, n_train, n_test)
     if name == "mnist":
