@@ -107,6 +107,8 @@ def parse_idx(data, path):
         raise MinivaeError(f"{path}: truncated IDX data ({have} bytes, the header {shape} needs {count})")
     if have > count:
         raise MinivaeError(f"{path}: trailing bytes after the {count} bytes of IDX data of shape {shape}")
+    if math.prod(d for d in shape if d) > np.iinfo(np.intp).max:  # an empty array, but not one NumPy can shape
+        raise MinivaeError(f"{path}: IDX header {shape} describes an array too large to represent")
     return np.frombuffer(data, np.uint8, count, offset=header).reshape(shape).copy()
 
 
