@@ -117,14 +117,14 @@ def discretized_logistic_log_prob_mp(logits, mu, s, i):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_discretized_logistic_gradient_with_sharp_scales(seed):
-    """Scales (3e-4) far below the bin half-width δ ≈ 2e-3, with each mean within two scales of one of its bin's
-    edges (where the mass depends on μ and s at all). A step of 1e-3 would move μ by three scales, so the reference is
-    the exact derivative: the textbook formula at 40 digits, differentiated by mpmath."""
+    """Scales (≈ 1.2e-3, just above the bound e^{−7}) below the bin half-width δ ≈ 2e-3, with each mean within two
+    scales of one of its bin's edges (where the mass depends on μ and s at all). A step of 1e-3 would move μ by a
+    scale, so the reference is the exact derivative: the textbook formula at 40 digits, differentiated by mpmath."""
     lik = get_likelihood("discretized-logistic", components=3)
     rng = np.random.default_rng(seed)
     levels = [0, 1, 128, 254, 255]
     x = np.array([levels]) / 255.0
-    s = np.full((1, 3, 5), -8.0) + rng.uniform(-0.3, 0.3, (1, 3, 5))
+    s = np.full((1, 3, 5), -6.7) + rng.uniform(-0.25, 0.25, (1, 3, 5))
     edge = np.where(x == 0, 1.0, np.where(x == 1, -1.0, rng.choice([-1.0, 1.0], (1, 3, 5))))
     mu = x[:, None, :] + edge * (0.5 / 255 + np.exp(s) * rng.uniform(-2, 2, (1, 3, 5)))
     params = np.concatenate([rng.standard_normal((1, 3, 5)), mu, s], 1)  # (1, 3K, D)
@@ -144,6 +144,24 @@ def test_discretized_logistic_gradient_with_sharp_scales(seed):
         float(sum(discretized_logistic_log_prob_mp(*(list(map(mpmath.mpf, params[0, 3 * t:3 * t + 3, d]))
                                                       for t in range(3)), level) for d, level in enumerate(levels))),
         rel=1e-12)
+
+
+def test_discretized_logistic_log_scale_is_bounded_below():
+    """Below S_MIN = −7 the log-scale output changes nothing: the value is that at S_MIN and its derivative is 0."""
+    from minivae.likelihoods.discretized_logistic import S_MIN
+    lik = get_likelihood("discretized-logistic", components=2)
+    rng = np.random.default_rng(0)
+    x = np.array([[0, 1, 128, 254, 255]]) / 255.0
+    params = np.concatenate([rng.standard_normal((1, 2, 5)), x[:, None, :] + 0.01 * rng.standard_normal((1, 2, 5)),
+                             np.array([[[-30.0] * 5, [-2.0] * 5]])], 1)
+    at_bound = params.copy()
+    at_bound[:, 4] = S_MIN
+    grad = lik.log_prob_backward(params.reshape(1, 30), x).reshape(3, 2, 5)
+    assert np.all(grad[2, 0] == 0) and np.all(grad[2, 1] != 0)
+    np.testing.assert_array_equal(lik.log_prob(params.reshape(1, 30), x), lik.log_prob(at_bound.reshape(1, 30), x))
+    nll, dout = lik.nll_and_grad(params.reshape(1, 30), x, 1.0)
+    np.testing.assert_allclose(dout, -grad.reshape(1, 30), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(nll, -lik.log_prob(params.reshape(1, 30), x), rtol=1e-12)
 
 
 def test_continuous_bernoulli_normalizer_against_mpmath_near_half_and_far():
@@ -355,7 +373,7 @@ def test_likelihood_loss_and_gradient_are_finite_in_float32_at_extremes():
     for name in NAMES:
         lik = get_likelihood(name)
         x = lik.from_uint8(np.array([[0, 128, 255]] * 2, dtype=np.uint8))
-        for value in (-80.0, 80.0):
+        for value in (-120.0, -80.0, 80.0):
             out = np.full((2, 3 * lik.outputs_per_value), value, dtype=np.float32)
             nll, dout = lik.nll_and_grad(out, x, np.float32(0.5))
             assert np.all(np.isfinite(nll)) and np.all(np.isfinite(dout)), (name, value)

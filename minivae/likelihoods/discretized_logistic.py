@@ -20,13 +20,18 @@ at the bin centre there, an approximation with its own kink. Here instead the ex
     log P_k = log σ(b) + log σ(−a) + log(1 − e^{−t}),   log σ(y) = −softplus(−y),
     log(1 − e^{−t}) = log(−expm1(−t)) for t < ln 2, log1p(−e^{−t}) otherwise      (Mächler's log1mexp)
 
-is finite and accurate for every μ, s (no clamp on s is needed: a mass is bounded by 1). The edge levels drop the
-factor that does not apply: i = 0 keeps only log σ(b), i = 255 only log σ(−a).
+is finite and accurate for every μ, s. The edge levels drop the factor that does not apply: i = 0 keeps only log σ(b),
+i = 255 only log σ(−a).
+
+The log-scale is bounded below, as in PixelCNN++: every formula here uses s = max(s_out, S_MIN), S_MIN = −7 (scale
+e^{−7} ≈ 9e-4, under half a bin, so a component can still put ~all its mass on one level). Unbounded, a far bin's
+log σ(b) ≈ b = (x + δ − μ)e^{−s} and its gradient grow like e^{−s}: one decoder output drifting to s ≈ −100 overflows
+float32 (e^{100}) and the next backward pass is NaN. The clamp's exact gradient is ∂s/∂s_out = [s_out > S_MIN].
 
 Gradient per component, from ∂ log σ(b)/∂b = σ(−b), ∂ log σ(−a)/∂a = −σ(a), ∂ log(1 − e^{−t})/∂t = e^{−t}/(1 − e^{−t})
 and ∂b/∂μ = ∂a/∂μ = −e^{−s}, ∂b/∂s = −b, ∂a/∂s = −a, ∂t/∂s = −t:
 
-    ∂ log P_k/∂μ_k = −e^{−s}(g_b + g_a),   ∂ log P_k/∂s_k = −(b·g_b + a·g_a + t·g_t)
+    ∂ log P_k/∂μ_k = −e^{−s}(g_b + g_a),   ∂ log P_k/∂s_k = −(b·g_b + a·g_a + t·g_t)·[s_out > S_MIN]
     with g_b = [i < 255]σ(−b), g_a = −[i > 0]σ(a), g_t = [0 < i < 255] e^{−t}/(1 − e^{−t}),
 
 and, through the mixture, with responsibilities r_k = softmax_k(log w_k + log P_k) and weights w = softmax(π):
@@ -47,6 +52,7 @@ from ..errors import MinivaeError
 from .support import LEVELS, Likelihood, check_8bit_grid, level_index
 
 HALF_BIN = 0.5 / (LEVELS - 1)  # δ: half the distance between two levels i/255
+S_MIN = -7.0  # lower bound of the log-scale (PixelCNN++'s)
 LN2 = math.log(2.0)
 
 
@@ -56,23 +62,28 @@ def log1mexp(t):
 
 
 def split_params(out, K, D):
-    """(B, 3K·D) -> mixture logits, means, log-scales, each (B, K, D)."""
+    """(B, 3K·D) -> mixture logits, means, log-scales s_out (unbounded), each (B, K, D)."""
     p = out.reshape(out.shape[0], 3, K, D)
     return p[:, 0], p[:, 1], p[:, 2]
 
 
-def component_terms(mu, s, x):
-    """Per component: log P_k(i) and its derivatives w.r.t. μ_k and s_k.   mu, s: (B, K, D), x: (B, D)."""
+def bounded_log_scale(s_out):
+    """s = max(s_out, S_MIN), the log-scale every formula uses."""
+    return np.maximum(s_out, S_MIN)
+
+
+def component_terms(mu, s_out, x):
+    """Per component: log P_k(i) and its derivatives w.r.t. μ_k and s_out_k.   mu, s_out: (B, K, D), x: (B, D)."""
     i = level_index(x)[:, None, :]
     lo, hi = i == 0, i == LEVELS - 1
     xx = x[:, None, :]
-    inv_scale = np.exp(-s)
+    inv_scale = np.exp(-bounded_log_scale(s_out))
     b, a, t = (xx + HALF_BIN - mu) * inv_scale, (xx - HALF_BIN - mu) * inv_scale, 2 * HALF_BIN * inv_scale
     log_p = np.where(hi, 0.0, -softplus(-b)) + np.where(lo, 0.0, -softplus(a)) + np.where(lo | hi, 0.0, log1mexp(t))
     g_b = np.where(hi, 0.0, sigmoid(-b))
     g_a = np.where(lo, 0.0, -sigmoid(a))
     g_t = np.where(lo | hi, 0.0, np.exp(-t) / -np.expm1(-t))
-    return log_p, -inv_scale * (g_b + g_a), -(b * g_b + a * g_a + t * g_t)
+    return log_p, -inv_scale * (g_b + g_a), -(b * g_b + a * g_a + t * g_t) * (s_out > S_MIN)
 
 
 def log_softmax(z, axis):
@@ -135,7 +146,8 @@ def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
             mj = -np.inf
             for k in range(K):
                 mu = out[b, (K + k) * D + d]
-                inv_scale = np.exp(-out[b, (2 * K + k) * D + d])
+                s_out = out[b, (2 * K + k) * D + d]
+                inv_scale = np.exp(-max(s_out, S_MIN))
                 ub = (x[b, d] + HALF_BIN - mu) * inv_scale
                 ua = (x[b, d] - HALF_BIN - mu) * inv_scale
                 t = 2 * HALF_BIN * inv_scale
@@ -151,7 +163,7 @@ def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
                     g_t = np.exp(-t) / -np.expm1(-t)
                 joint[k] = out[b, k * D + d] - lse_w + lp
                 dmu[k] = -inv_scale * (g_b + g_a)
-                ds[k] = -(ub * g_b + ua * g_a + t * g_t)
+                ds[k] = -(ub * g_b + ua * g_a + t * g_t) if s_out > S_MIN else 0.0
                 mj = max(mj, joint[k])
             zj = 0.0
             for k in range(K):
@@ -200,20 +212,22 @@ class DiscretizedLogistic(Likelihood):
         """E[x] = (1/255) Σ_{i=1}^{255} Σ_k w_k σ(−(i/255 − δ − μ_k)e^{−s_k}), exact for the discretized mixture."""
         logits, mu, s = (p.astype(np.float64) for p in split_params(out, self.components, out.shape[1] //
                                                                        self.outputs_per_value))
-        w, inv_scale = np.exp(log_softmax(logits, 1)), np.exp(-s)
+        w, inv_scale = np.exp(log_softmax(logits, 1)), np.exp(-bounded_log_scale(s))
         total = np.zeros_like(mu)
         for i in range(1, LEVELS):
             total += sigmoid(-(i / (LEVELS - 1) - HALF_BIN - mu) * inv_scale)
         return (np.sum(w * total, axis=1) / (LEVELS - 1)).astype(out.dtype)
 
     def sample(self, out, rng):
-        """Component k ~ w, y = μ_k + e^{s_k} log(u/(1 − u)), x = round(255·y)/255 clipped to [0, 1].   -> (B, D)."""
+        """Component k ~ w, y = μ_k + e^{s_k} log(u/(1 − u)) (s_k bounded), x = round(255·y)/255 clipped to [0, 1].
+
+        -> (B, D)."""
         B, D = out.shape[0], out.shape[1] // self.outputs_per_value
         logits, mu, s = (p.astype(np.float64) for p in split_params(out, self.components, D))
         cdf = np.cumsum(np.exp(log_softmax(logits, 1)), axis=1)
         k = np.minimum(np.sum(cdf < rng.random((B, 1, D)) * cdf[:, -1:], axis=1), self.components - 1)[:, None]
         u = rng.uniform(1e-12, 1 - 1e-12, (B, D))
-        y = (np.take_along_axis(mu, k, 1)[:, 0] + np.exp(np.take_along_axis(s, k, 1)[:, 0]) *
+        y = (np.take_along_axis(mu, k, 1)[:, 0] + np.exp(bounded_log_scale(np.take_along_axis(s, k, 1)[:, 0])) *
              (np.log(u) - np.log1p(-u)))
         return (np.clip(np.rint(y * (LEVELS - 1)), 0, LEVELS - 1) / (LEVELS - 1)).astype(out.dtype)
 
