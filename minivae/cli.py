@@ -52,7 +52,8 @@ def cmd_train(args):
         if not args.quiet:
             print(f"epoch {epoch:3d}  train {row['train_loss']:9.3f}  test {row['test_loss']:9.3f}  "
                   f"recon {row['recon']:9.3f}  kl {row['kl']:7.3f}  {row['seconds']:6.1f} s  "
-                  f"{row['images_per_s']:7.0f} img/s", flush=True)
+                  f"{row['images_per_s']:7.0f} img/s"
+                  + (f"  PSNR {row['psnr']:5.2f} dB  IoU {row['iou']:.3f}" if "iou" in row else ""), flush=True)
 
     options = {name: value for name, value in (("variance", args.fixed_variance), ("variance_floor", args.variance_floor),
                                                ("components", args.components)) if value is not None}

@@ -7,7 +7,8 @@ test set, with ε (and binarization) drawn from a second Generator re-seeded ide
 different epochs differ only because the model changed.
 
 Each epoch writes, in the output directory (rundir.py: its lock, atomic writes, what may be overwritten):
-checkpoint.npz, metrics.jsonl (one JSON object per line), samples.png (decoded prior samples z ~ N(0, I)),
+checkpoint.npz, metrics.jsonl (one JSON object per line; on shapes also the test reconstructions' PSNR
+and mask IoU, shape_scores.py), samples.png (decoded prior samples z ~ N(0, I)),
 reconstructions.png (test images above their reconstructions) and curves.png (train/test negative ELBO,
 reconstruction and KL per epoch). The settings are checked (settings.py) and the memory the run needs is budgeted
 (budget.py) before anything is built.
@@ -42,6 +43,7 @@ from .progress import progress_bar
 from .reliability import InterruptGuard, TrainingInterrupted, check_finite_grads, check_finite_loss
 from .rundir import RunDirectory, checkpoint_file, stored_metrics
 from .settings import new_settings, non_negative_int, resumed_settings
+from .shape_scores import shape_scores
 
 EVAL_SEED_OFFSET = 1  # the evaluation Generator is default_rng([seed, 1])
 
@@ -302,10 +304,12 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                 bar.close()
             train_loss, train_recon, train_kl = pos.totals / n_train
             seconds = time.perf_counter() - start
-            pos.metrics.append({"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon,
-                                "train_kl": train_kl,
-                                **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize, world=w),
-                                "seconds": seconds, "images_per_s": (pos.seen - seen_before) / seconds})
+            row = {"epoch": epoch, "train_loss": train_loss, "train_recon": train_recon, "train_kl": train_kl,
+                   **evaluate_elbo(vae, data.test, s.seed, binarize=s.binarize, world=w), "seconds": seconds,
+                   "images_per_s": (pos.seen - seen_before) / seconds}
+            if data.factors is not None:  # shapes: reconstruction PSNR and mask IoU (shape_scores.py)
+                row.update(shape_scores(vae, data.test, data.factors["test"]))
+            pos.metrics.append(row)
             pos.epoch, pos.batch, pos.permutation = epoch, 0, None
             save()
             if w.rank == 0:

@@ -23,8 +23,9 @@ def test_outputs_written(tmp_path):
     result = train(tmp_path, epochs=1, seed=0, **TINY)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1
-    for key in ("epoch", "train_loss", "test_loss", "recon", "kl", "seconds"):
+    for key in ("epoch", "train_loss", "test_loss", "recon", "kl", "seconds", "psnr", "iou"):
         assert key in rows[0], f"metrics.jsonl lacks {key}"
+    assert 0 < rows[0]["psnr"] < 60 and 0 <= rows[0]["iou"] <= 1
     assert abs(rows[0]["test_loss"] - rows[0]["recon"] - rows[0]["kl"]) < 1e-6 * abs(rows[0]["test_loss"])
     for name in ("samples.png", "reconstructions.png", "checkpoint.npz"):
         assert (tmp_path / name).stat().st_size > 0, f"{name} missing"
