@@ -8,6 +8,7 @@
     minivae interpolate --checkpoint PATH [--rows 6] [--steps 10] [--out interpolate.png]
     minivae traverse    --checkpoint PATH [--index 0] [--span 3] [--steps 11] [--dims N] [--out traverse.png]
     minivae manifold    --checkpoint PATH [--n 20] [--out manifold.png]            (2-D latent only)
+    minivae factors     --checkpoint PATH [--n-probe 5000] [--json]                (shapes: probes per factor, MIG)
     minivae reconstruct --checkpoint PATH --data-dir FOLDER [--out reconstruct.png]
 
 Every error a user can cause is printed as one line ("minivae: error: ...") with exit status 2, no traceback.
@@ -111,10 +112,25 @@ def cmd_interpolate(args):
 def cmd_traverse(args):
     from .explore import traverse
 
-    _, dims, kl = traverse(args.checkpoint, args.out, data_dir=args.data_dir, index=args.index, span=args.span,
-                           steps=args.steps, dims=args.dims)
+    _, dims, kl, labels = traverse(args.checkpoint, args.out, data_dir=args.data_dir, index=args.index,
+                                   span=args.span, steps=args.steps, dims=args.dims)
     print(f"wrote {args.out}: one row per latent dimension, by average KL (nats): "
-          + ", ".join(f"z{d} {k:.2f}" for d, k in zip(dims, kl)))
+          + ", ".join(f"z{d} {k:.2f}" for d, k in zip(dims, kl))
+          + ("\nfactor each row carries most: " + ", ".join(labels) if labels else ""))
+
+
+def cmd_factors(args):
+    from .factors import checkpoint_factors
+
+    r = checkpoint_factors(args.checkpoint, n_probe=args.n_probe)
+    if args.json:
+        print(json.dumps(r))
+        return
+    print(f"{'factor':12s} {'kind':12s} {'probe':>8s}  {'MIG_k':>6s}  latent  I/H")
+    for name, f in r["factors"].items():
+        probe = f"acc {f['probe']:.3f}" if f["kind"] == "categorical" else f"R² {f['probe']:.3f}"
+        print(f"{name:12s} {f['kind']:12s} {probe:>8s}  {f['mig']:6.3f}  z{f['latent']:<5d} {f['normalized_mi']:.3f}")
+    print(f"MIG {r['mig']:.3f} (probe fitted on {args.n_probe} training images, scored on the test images)")
 
 
 def cmd_manifold(args):
@@ -256,6 +272,13 @@ def parser():
     v.add_argument("--steps", type=positive_int, default=11, help="offsets per row (default 11)")
     v.add_argument("--dims", type=positive_int, help="only the DIMS dimensions of largest KL (default all)")
     v.set_defaults(func=cmd_traverse)
+
+    f = sub.add_parser("factors", help="shapes runs: linear probe R²/accuracy per factor on μ(x), and MIG")
+    f.add_argument("--checkpoint", required=True, help="a checkpoint.npz or the run directory holding it")
+    f.add_argument("--n-probe", type=positive_int, default=5000,
+                   help="training images the linear probes are fitted on (default 5000)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(func=cmd_factors)
 
     m = explore_parser("manifold", "2-D latent: the decoded grid over the prior's quantiles", "manifold.png",
                        test_images=False)

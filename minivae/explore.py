@@ -23,7 +23,9 @@ from .budget import decoding_bytes, require
 from .checkpoint import load_checkpoint
 from .data import load_dataset
 from .data.decode import center_box
+from .data.shapes import FACTOR_KINDS, scored_factors
 from .errors import MinivaeError
+from .factors import carried_factors
 from .images import picture_format, save_grid
 from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
 from .rundir import checkpoint_file
@@ -45,18 +47,24 @@ def load_model(checkpoint, out, pictures):
     return vae, meta, path
 
 
-def test_images(vae, meta, path, data_dir=None):
-    """The test images (uint8 (N, C, H, W)) of the data set the checkpoint's run trained on, checked to fit `vae`."""
+def test_split(vae, meta, path, data_dir=None):
+    """The data set the checkpoint's run trained on (a Dataset: its test split whole, one training image), its test
+    images checked to fit `vae`."""
     s = meta.get("train") if isinstance(meta.get("train"), dict) else {}
     name = s.get("dataset")
     if name is None or name == "custom":
         raise MinivaeError("this checkpoint does not name a data set to take test images from (trained on images "
                            "passed from Python); use reconstruct with a folder of pictures instead")
     settings = stored_settings(path, meta)
-    images = load_dataset(name, data_dir if data_dir is not None else settings.data_dir, seed=settings.seed,
-                          n_train=1, n_test=settings.n_test, **settings.folder_options()).test
-    check_images_fit(vae, images, "the checkpoint's model", f"the {name} test images")
-    return images
+    data = load_dataset(name, data_dir if data_dir is not None else settings.data_dir, seed=settings.seed,
+                        n_train=1, n_test=settings.n_test, **settings.folder_options())
+    check_images_fit(vae, data.test, "the checkpoint's model", f"the {name} test images")
+    return data
+
+
+def test_images(vae, meta, path, data_dir=None):
+    """The test images (uint8 (N, C, H, W)) of the data set the checkpoint's run trained on, checked to fit `vae`."""
+    return test_split(vae, meta, path, data_dir).test
 
 
 def encode_mean(vae, images):
@@ -119,13 +127,18 @@ def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0
     """Rows: latent dimensions in decreasing average KL (the first `dims` of them, default all); columns: the code
     μ(x) of test image `index` with that dimension set to μ_d + t, t = −span … span (`steps` values).
 
-    -> (pictures (rows · steps, C, H, W), the dimension of each row, the average KL of each row's dimension)."""
+    On data with known factors (shapes) each row is labelled with the factor its dimension carries most, the
+    largest I(μ_d; v_k) / H(v_k) over the test images (factors.py).
+
+    -> (pictures (rows · steps, C, H, W), the dimension of each row, the average KL of each row's dimension, the
+    factor of each row (None without known factors))."""
     check("index", non_negative_int, index), check("span", positive_float, span)
     if check("steps", positive_int, steps) < 2:
         raise MinivaeError(f"traverse needs steps >= 2, got {steps}")
     dims = check("dims", optional(positive_int), dims)
     vae, meta, path = load_model(checkpoint, out, lambda vae: min(dims or vae.latent, vae.latent) * steps)
-    images = test_images(vae, meta, path, data_dir)
+    data = test_split(vae, meta, path, data_dir)
+    images = data.test
     if not 0 <= index < len(images):
         raise MinivaeError(f"image index {index} is outside the {len(images)} test images")
     kl = kl_per_dimension(vae, images[:500])
@@ -136,7 +149,13 @@ def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0
     for row, d in enumerate(order):
         z[row, :, d] += offsets
     pictures = decode_pictures(vae, z.reshape(-1, vae.latent))
-    return write(out, pictures, steps, vae), order, kl[order]
+    labels = None
+    if data.factors is not None:
+        carried = carried_factors(encode_mean(vae, images), scored_factors(data.factors["test"]), FACTOR_KINDS)
+        labels = [f"z{d}: {carried[d]}" for d in order]
+    if out is not None:
+        save_grid(out, pictures, ncol=steps, scale=grid_scale(vae), row_labels=labels)
+    return pictures, order, kl[order], labels
 
 
 def manifold(checkpoint, out="manifold.png", *, n=20, low=0.05, high=0.95):

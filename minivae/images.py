@@ -3,7 +3,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from .errors import MinivaeError
 from .files import atomic_write
@@ -43,12 +43,22 @@ def save_image(path, img):
     atomic_write(path, buffer.getbuffer())
 
 
-def save_grid(path, images, ncol, scale=1):
-    """Write `grid(images, ncol)` to `path`, each pixel enlarged `scale` times (nearest neighbour).
+def save_grid(path, images, ncol, scale=1, row_labels=None):
+    """Write `grid(images, ncol)` to `path`, each pixel enlarged `scale` times (nearest neighbour), with
+    `row_labels` (one string a row) written in a margin on the left.
 
     A failed write (no such directory, not writable, disk full) raises MinivaeError naming the file."""
     canvas = grid(images, ncol)
     img = Image.fromarray(canvas[:, :, 0] if canvas.shape[2] == 1 else canvas)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    if row_labels:
+        font = ImageFont.load_default()
+        margin = 8 + max(int(ImageDraw.Draw(img).textlength(label, font=font)) for label in row_labels)
+        labelled = Image.new(img.mode, (img.width + margin, img.height), 255 if img.mode == "L" else (255, 255, 255))
+        labelled.paste(img, (margin, 0))
+        draw, row_height = ImageDraw.Draw(labelled), (images.shape[2] + 2) * scale
+        for r, label in enumerate(row_labels):
+            draw.text((4, 2 * scale + r * row_height + row_height // 2 - 6), label, fill=0, font=font)
+        img = labelled
     save_image(path, img)

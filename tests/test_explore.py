@@ -42,7 +42,7 @@ def test_interpolate_rows_run_between_two_codes(run, tmp_path):
 
 
 def test_traverse_sorts_dimensions_by_kl_and_moves_one_at_a_time(run, tmp_path):
-    pictures, dims, kl = minivae.traverse(run, tmp_path / "t.png", index=2, span=2.0, steps=5)
+    pictures, dims, kl, _ = minivae.traverse(run, tmp_path / "t.png", index=2, span=2.0, steps=5)
     assert pictures.shape == (2 * 5, 1, 28, 28) and sorted(dims) == [0, 1]
     assert kl[0] >= kl[1], "rows are not in decreasing KL"
     vae, _, _ = minivae.load_checkpoint(run)

@@ -43,6 +43,9 @@ TRIANGLE_INRADIUS = 0.6  # circumradius 1.2
 TRIANGLE_NORMALS = np.array([[np.cos(t), np.sin(t)] for t in np.pi / 2 + 2 * np.pi / 3 * np.arange(3)])
 CROSS_HALF_LENGTH, CROSS_HALF_WIDTH = 0.9, 0.3
 SATURATION, VALUE = 0.8, 1.0
+ROTATION_SYMMETRY = (4, 2, 3, 4)  # each shape looks the same turned by 2π/k: square, ellipse, triangle, cross
+FACTOR_KINDS = {"shape": "categorical", "x": "continuous", "y": "continuous", "scale": "continuous",
+                "rotation": "angular", "hue": "angular", "background": "continuous"}  # as factors.py scores them
 
 
 def draw_factors(n, rng):
@@ -68,6 +71,13 @@ def factor_colours(factors):
     colour = VALUE - VALUE * SATURATION * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
     background = np.repeat(factors["background"][:, None], 3, axis=1)
     return colour, background
+
+
+def scored_factors(factors):
+    """The factors as an image shows them, for factors.py: hue as the angle 2π·hue, rotation as the angle
+    k·rotation mod 2π for a shape of k-fold symmetry (rotations that draw the same image get the same angle)."""
+    k = np.asarray(ROTATION_SYMMETRY)[factors["shape"]]
+    return {**factors, "hue": 2 * np.pi * factors["hue"], "rotation": np.mod(k * factors["rotation"], 2 * np.pi)}
 
 
 def inside_unit_shape(shape, a, b):
