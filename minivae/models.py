@@ -8,6 +8,11 @@ conv28 (MNIST-sized images; any C×H×W with H, W divisible by 4, e.g. Frey's 1�
 conv64 (64×64×3 images; any C×H×W with H, W divisible by 16)
       encoder  Conv C→32→64→128→256 (each f), Flatten (256·H/16·W/16 = 4096), Dense(4096→2Z)
       decoder  Dense(Z→4096) f, Reshape(256, H/16, W/16), ConvT 256→128→64→32 (each f), ConvT(32→k·C)
+burgess (the 64×64 VAE of the disentanglement literature, Burgess et al. 2018; any C×H×W with H, W divisible by 16)
+      encoder  Conv C→32→32→64→64 (each f), Flatten (64·H/16·W/16 = 1024), Dense(1024→256) f, Dense(256→256) f,
+               Dense(256→2Z)
+      decoder  Dense(Z→256) f, Dense(256→256) f, Dense(256→1024) f, Reshape(64, H/16, W/16),
+               ConvT 64→64→32→32 (each f), ConvT(32→k·C)
 Every Conv/ConvT is kernel 4, stride 2, padding 1: a convolution halves H and W, a transposed one doubles them.
 f is the config's `activation` (default relu) for every hidden layer, dense or convolutional; `hidden` (the dense
 widths) applies to mlp only. "conv" names conv28 for images up to 32 pixels high and conv64 for larger ones.
@@ -25,6 +30,7 @@ DEFAULTS = {
     "mlp": {"image_shape": (1, 28, 28), "latent": 20, "hidden": (400,), "activation": "relu"},
     "conv28": {"image_shape": (1, 28, 28), "latent": 16, "hidden": (), "activation": "relu"},
     "conv64": {"image_shape": (3, 64, 64), "latent": 32, "hidden": (), "activation": "relu"},
+    "burgess": {"image_shape": (3, 64, 64), "latent": 10, "hidden": (), "activation": "relu"},
 }
 
 
@@ -129,4 +135,19 @@ def build_conv64(config, k, rng, dtype):
     return encoder, decoder, (C, H, W)
 
 
-BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64}
+def build_burgess(config, k, rng, dtype):
+    """Encoder, decoder and encoder input shape (C, H, W) of burgess (module docstring)."""
+    C, H, W = conv_image_shape(config, 16)
+    Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    flat = (64, H // 16, W // 16)
+    channels = [C, 32, 32, 64, 64]
+    encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(channels, channels[1:])), Flatten(),
+                          Dense(int(np.prod(flat)), 256, f, **kw), Dense(256, 256, f, **kw), Dense(256, 2 * Z, **kw)])
+    back = channels[:0:-1]  # 64, 64, 32, 32
+    decoder = Sequential([Dense(Z, 256, f, **kw), Dense(256, 256, f, **kw), Dense(256, int(np.prod(flat)), f, **kw),
+                          Reshape(flat), *(ConvTranspose2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(back, back[1:])),
+                          ConvTranspose2d(32, k * C, 4, 2, 1, **kw)])
+    return encoder, decoder, (C, H, W)
+
+
+BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64, "burgess": build_burgess}

@@ -1,4 +1,4 @@
-"""The conv28 and conv64 VAEs: architecture and parameter names, shapes, the whole conv ELBO by finite differences,
+"""The conv28, conv64 and burgess VAEs: architecture and parameter names, shapes, the whole conv ELBO by finite differences,
 float32 against float64, training steps, and the errors a user can cause."""
 import numpy as np
 import pytest
@@ -19,6 +19,11 @@ ARCHITECTURES = {
                 ("conv", 128, 256, "relu"), ("flatten",), ("dense", 4096, 64, "identity")],
                [("dense", 32, 4096, "relu"), ("reshape", (256, 4, 4)), ("convT", 256, 128, "relu"),
                 ("convT", 128, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 3, "identity")]),
+    "burgess": ([("conv", 3, 32, "relu"), ("conv", 32, 32, "relu"), ("conv", 32, 64, "relu"), ("conv", 64, 64, "relu"),
+                 ("flatten",), ("dense", 1024, 256, "relu"), ("dense", 256, 256, "relu"), ("dense", 256, 20, "identity")],
+                [("dense", 10, 256, "relu"), ("dense", 256, 256, "relu"), ("dense", 256, 1024, "relu"),
+                 ("reshape", (64, 4, 4)), ("convT", 64, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 32, "relu"),
+                 ("convT", 32, 3, "identity")]),
 }
 
 
@@ -36,7 +41,7 @@ def describe(layer):
     return (kind, layer.in_ch, layer.out_ch, layer.activation)
 
 
-@pytest.mark.parametrize("name", ["conv28", "conv64"])
+@pytest.mark.parametrize("name", ["conv28", "conv64", "burgess"])
 def test_architecture_as_specified(name):
     vae = build_model(name, rng=np.random.default_rng(0))
     enc, dec = ARCHITECTURES[name]
@@ -56,7 +61,7 @@ def test_parameter_names_and_torch_layouts():
                       "decoder.3.b": (32,), "decoder.4.W": (32, 1, 4, 4), "decoder.4.b": (1,)}
 
 
-@pytest.mark.parametrize("name,B", [("conv28", 3), ("conv64", 2)])
+@pytest.mark.parametrize("name,B", [("conv28", 3), ("conv64", 2), ("burgess", 2)])
 def test_forward_backward_shapes_and_finite_values(name, B):
     rng = np.random.default_rng(0)
     vae = build_model(name, rng=rng)
