@@ -1,4 +1,4 @@
-"""The three benchmark models as a framework-free table, shared by the PyTorch and JAX twins (minivae builds its
+"""The benchmark models as a framework-free table, shared by the PyTorch and JAX twins (minivae builds its
 own in minivae/models.py; the parity tests check they agree)."""
 
 # name -> (latent Z, input shape of one example, encoder spec, decoder spec).
@@ -18,5 +18,11 @@ ARCHS = {
                 ("conv", 128, 256, "relu"), ("flatten",), ("dense", 4096, 2 * 32, None)],
                [("dense", 32, 4096, "relu"), ("reshape", (256, 4, 4)), ("convT", 256, 128, "relu"),
                 ("convT", 128, 64, "relu"), ("convT", 64, 32, "relu"), ("convT", 32, 3, None)]),
+    "burgess": (10, (3, 64, 64),
+                [("conv", 3, 32, "relu"), ("conv", 32, 32, "relu"), ("conv", 32, 64, "relu"), ("conv", 64, 64, "relu"),
+                 ("flatten",), ("dense", 1024, 256, "relu"), ("dense", 256, 256, "relu"), ("dense", 256, 2 * 10, None)],
+                [("dense", 10, 256, "relu"), ("dense", 256, 256, "relu"), ("dense", 256, 1024, "relu"),
+                 ("reshape", (64, 4, 4)), ("convT", 64, 64, "relu"), ("convT", 64, 32, "relu"),
+                 ("convT", 32, 32, "relu"), ("convT", 32, 3, None)]),
 }
 K, STRIDE, PAD = 4, 2, 1

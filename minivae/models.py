@@ -120,34 +120,29 @@ def build_conv28(config, k, rng, dtype):
     return encoder, decoder, (C, H, W)
 
 
-def build_conv64(config, k, rng, dtype):
-    """Encoder, decoder and encoder input shape (C, H, W) of conv64 (module docstring)."""
-    C, H, W = conv_image_shape(config, 16)
+def build_conv_stack(config, k, rng, dtype, channels, dense):
+    """Encoder, decoder and encoder input shape (C, H, W) of a stack of stride-2 convolutions with `channels`
+    (after C), then Dense layers of widths `dense`; the decoder mirrors it (conv64, burgess: module docstring)."""
+    C, H, W = conv_image_shape(config, 2 ** len(channels))
     Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
-    flat = (256, H // 16, W // 16)
-    channels = [C, 32, 64, 128, 256]
-    encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(channels, channels[1:])), Flatten(),
-                          Dense(int(np.prod(flat)), 2 * Z, **kw)])
-    back = channels[:0:-1]  # 256, 128, 64, 32
-    decoder = Sequential([Dense(Z, int(np.prod(flat)), f, **kw), Reshape(flat),
-                          *(ConvTranspose2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(back, back[1:])),
-                          ConvTranspose2d(32, k * C, 4, 2, 1, **kw)])
+    flat = (channels[-1], H >> len(channels), W >> len(channels))
+    convs, widths = [C, *channels], [int(np.prod(flat)), *dense]
+    encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(convs, convs[1:])), Flatten(),
+                          *(Dense(a, b, f, **kw) for a, b in zip(widths, widths[1:])),
+                          Dense(widths[-1], 2 * Z, **kw)])
+    back, up = [Z, *widths[::-1]], convs[:0:-1]
+    decoder = Sequential([*(Dense(a, b, f, **kw) for a, b in zip(back, back[1:])), Reshape(flat),
+                          *(ConvTranspose2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(up, up[1:])),
+                          ConvTranspose2d(up[-1], k * C, 4, 2, 1, **kw)])
     return encoder, decoder, (C, H, W)
+
+
+def build_conv64(config, k, rng, dtype):
+    return build_conv_stack(config, k, rng, dtype, (32, 64, 128, 256), ())
 
 
 def build_burgess(config, k, rng, dtype):
-    """Encoder, decoder and encoder input shape (C, H, W) of burgess (module docstring)."""
-    C, H, W = conv_image_shape(config, 16)
-    Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
-    flat = (64, H // 16, W // 16)
-    channels = [C, 32, 32, 64, 64]
-    encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(channels, channels[1:])), Flatten(),
-                          Dense(int(np.prod(flat)), 256, f, **kw), Dense(256, 256, f, **kw), Dense(256, 2 * Z, **kw)])
-    back = channels[:0:-1]  # 64, 64, 32, 32
-    decoder = Sequential([Dense(Z, 256, f, **kw), Dense(256, 256, f, **kw), Dense(256, int(np.prod(flat)), f, **kw),
-                          Reshape(flat), *(ConvTranspose2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(back, back[1:])),
-                          ConvTranspose2d(32, k * C, 4, 2, 1, **kw)])
-    return encoder, decoder, (C, H, W)
+    return build_conv_stack(config, k, rng, dtype, (32, 32, 64, 64), (256, 256))
 
 
 BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64, "burgess": build_burgess}

@@ -1,0 +1,86 @@
+"""The default run against its PyTorch twin on the same wall time: `minivae train` with no flags (shapes, its
+default model and likelihood), then the twin (benchmarks/twins_torch.py: same layers, PyTorch's init, Bernoulli
+on grey values, torch.optim.Adam lr 1e-3, batches of 128 shuffled each epoch by a seeded Generator) trained for
+exactly the wall time minivae took; both scored by minivae/shape_scores.py on the same 2000 test images.
+
+    python benchmarks/default_vs_torch.py [--threads 2] [--out default_vs_torch.json]
+
+Prints and writes one JSON object: for each side, images seen, wall and CPU seconds (user + sys), PSNR, mask IoU.
+On a shared machine take the two sides' ratio, not the seconds.
+"""
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import twins_torch  # noqa: E402
+
+import minivae  # noqa: E402
+from minivae.data import load_dataset  # noqa: E402
+from minivae.data.shapes import factor_colours  # noqa: E402
+from minivae.shape_scores import mask_iou, psnr, shape_masks  # noqa: E402
+from minivae.train import TrainSettings  # noqa: E402
+
+
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def torch_scores(module, images, factors):
+    """PSNR and mean mask IoU of the twin's reconstructions sigmoid(decoder(μ(x))), as shape_scores computes them."""
+    colour, background = factor_colours(factors)
+    squared, ious = 0.0, []
+    with torch.no_grad():
+        for i in range(0, len(images), 500):
+            truth = images[i:i + 500] / 255.0
+            h = module.encoder(torch.from_numpy(truth.astype(np.float32)))
+            rec = torch.sigmoid(module.decoder(h[:, :module.latent])).numpy().astype(np.float64)
+            squared += float(np.sum((rec - truth) ** 2))
+            part = slice(i, i + len(truth))
+            ious.append(mask_iou(shape_masks(rec, colour[part], background[part]),
+                                 shape_masks(truth, colour[part], background[part])))
+    return {"psnr": psnr(squared / images.size), "iou": float(np.mean(np.concatenate(ious)))}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="default_vs_torch.json")
+    p.add_argument("--dir", default="runs/default-vs-torch")
+    args = p.parse_args()
+    defaults = TrainSettings()
+    start_wall, start_cpu = time.perf_counter(), cpu_seconds()
+    result = minivae.train(args.dir, quiet=True)
+    ours = {"wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu,
+            "images": defaults.epochs * 20000, "psnr": result.metrics[-1]["psnr"], "iou": result.metrics[-1]["iou"]}
+
+    torch.set_num_threads(args.threads)
+    data = load_dataset("shapes", seed=defaults.seed)
+    module = twins_torch.build_model(defaults.model, seed=defaults.seed)
+    opt = twins_torch.make_optimizer(module, lr=defaults.lr)
+    rng = np.random.default_rng(defaults.seed)
+    start_wall, start_cpu, seen = time.perf_counter(), cpu_seconds(), 0
+    while time.perf_counter() - start_wall < ours["wall_s"]:
+        for idx in np.array_split(rng.permutation(len(data.train)), -(-len(data.train) // defaults.batch_size)):
+            x = torch.from_numpy((data.train[idx] / 255.0).astype(np.float32))
+            twins_torch.train_step(module, opt, x, torch.from_numpy(rng.standard_normal(
+                (len(idx), module.latent)).astype(np.float32)))
+            seen += len(idx)
+            if time.perf_counter() - start_wall >= ours["wall_s"]:
+                break
+    theirs = {"wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu, "images": seen,
+              **torch_scores(module, data.test, data.factors["test"])}
+    report = {"model": defaults.model, "likelihood": defaults.likelihood, "minivae": ours, "pytorch": theirs}
+    print(json.dumps(report, indent=1))
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
