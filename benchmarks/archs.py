@@ -8,6 +8,9 @@ ARCHS = {
     "mlp": (20, (784,),
             [("dense", 784, 400, "relu"), ("dense", 400, 2 * 20, None)],
             [("dense", 20, 400, "relu"), ("dense", 400, 784, None)]),
+    "mlp64": (20, (12288,),  # the mlp model on 3×64×64 images (shapes)
+              [("dense", 12288, 400, "relu"), ("dense", 400, 2 * 20, None)],
+              [("dense", 20, 400, "relu"), ("dense", 400, 12288, None)]),
     "conv28": (16, (1, 28, 28),
                [("conv", 1, 32, "relu"), ("conv", 32, 64, "relu"), ("flatten",),
                 ("dense", 3136, 256, "relu"), ("dense", 256, 2 * 16, None)],

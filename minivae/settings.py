@@ -130,7 +130,7 @@ class TrainSettings:
     model: str = "mlp"
     likelihood: str = "bernoulli"
     likelihood_options: dict | None = None  # the likelihood's hyperparameters, e.g. {"components": 10}
-    epochs: int = 8
+    epochs: int = 4  # the default run, MLP on shapes, in < 90 s on 2 quiet cores (docs/running-example.md)
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: float = 1.0  # learning rate of epoch e (1-based): lr · lr_decay^(e − 1)
