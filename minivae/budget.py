@@ -66,6 +66,9 @@ def require(nbytes, what):
         raise MinivaeError(f"{what} needs {format_bytes(nbytes)}, {format_bytes(available)} available")
 
 
+CONV_STACKS = {"conv64": ((32, 64, 128, 256), ()), "burgess": ((32, 32, 64, 64), (256, 256))}  # as models.py
+
+
 def layer_sizes(config, k):
     """(encoder, decoder) lists of (parameters, values output per example) for each layer of `config`'s model
     (models.py's architectures); k = the likelihood's outputs per data value."""
@@ -88,12 +91,15 @@ def layer_sizes(config, k):
         flat = 64 * (H // 4) * (W // 4)
         return ([conv(C, 32, H // 2, W // 2), conv(32, 64, H // 4, W // 4), dense(flat, 256), dense(256, 2 * Z)],
                 [dense(Z, 256), dense(256, flat), conv_t(64, 32, H // 2, W // 2), conv_t(32, k * C, H, W)])
-    channels = [C, 32, 64, 128, 256]  # conv64
+    convs, dense_widths = CONV_STACKS[config["model"]]
+    channels, n = [C, *convs], len(convs)
     encoder = [conv(a, b, H >> i, W >> i) for i, (a, b) in enumerate(zip(channels, channels[1:]), 1)]
-    flat = 256 * (H // 16) * (W // 16)
-    back = channels[:0:-1]
-    decoder = [dense(Z, flat), *(conv_t(a, b, H >> i, W >> i) for i, (a, b) in zip((3, 2, 1), zip(back, back[1:])))]
-    return encoder + [dense(flat, 2 * Z)], decoder + [conv_t(32, k * C, H, W)]
+    widths = [channels[-1] * (H >> n) * (W >> n), *dense_widths]
+    back, up = [Z, *widths[::-1]], channels[:0:-1]
+    decoder = [*(dense(a, b) for a, b in zip(back, back[1:])),
+               *(conv_t(a, b, H >> i, W >> i) for i, (a, b) in zip(range(n - 1, 0, -1), zip(up, up[1:])))]
+    return ([*encoder, *(dense(a, b) for a, b in zip(widths, widths[1:])), dense(widths[-1], 2 * Z)],
+            [*decoder, conv_t(up[-1], k * C, H, W)])
 
 
 def outputs_per_value(config):
