@@ -84,7 +84,7 @@ def layer_sizes(config, k):
     def conv_t(cin, cout, h, w):  # its transpose: output (cout, h, w), columns (cout·16, h/2 · w/2) before col2im
         return cin * cout * 16 + cout, cout * h * w + cout * 16 * (h // 2) * (w // 2)
 
-    if config["model"] == "mlp":
+    if config["model"] in ("mlp", "linear"):  # linear: no hidden layers (its shared σ² counted as a z-dependent one)
         enc, dec = [D, *hidden, 2 * Z], [Z, *hidden[::-1], k * D]
         return [dense(a, b) for a, b in zip(enc, enc[1:])], [dense(a, b) for a, b in zip(dec, dec[1:])]
     if config["model"] == "conv28":

@@ -1,7 +1,7 @@
 """The `minivae` command line (also `python -m minivae`).
 
     minivae train      [--dataset shapes|mnist|frey|folder] [--data-dir DIR] [--model M] [--epochs N] ... [--out DIR]
-    minivae sample     --checkpoint PATH [--n 64] [--out samples.png] [--seed S]
+    minivae sample     --checkpoint PATH [--n 64] [--out samples.png] [--seed S] [--draw]
     minivae gradcheck  [--json]
     minivae evaluate   --checkpoint PATH [--data-dir DIR] [--k 5000] [--n-test N] [--rows 2000] [--json]
     minivae train      --resume DIR [--epochs N]          (continue an interrupted or finished run, bit for bit)
@@ -77,8 +77,8 @@ def cmd_train(args):
 def cmd_sample(args):
     from .explore import sample
 
-    sample(args.checkpoint, args.out, n=args.n, seed=args.seed)
-    print(f"wrote {args.n} samples to {args.out}")
+    sample(args.checkpoint, args.out, n=args.n, seed=args.seed, draw=args.draw)
+    print(f"wrote {args.n} {'draws x ~ p(x|z)' if args.draw else 'samples'} to {args.out}")
 
 
 def cmd_evaluate(args):
@@ -232,6 +232,8 @@ def parser():
     s.add_argument("--n", type=positive_int, default=64)
     s.add_argument("--out", default="samples.png")
     s.add_argument("--seed", type=non_negative_int, default=0)
+    s.add_argument("--draw", action="store_true",
+                   help="draw x ~ p(x|z) for each z instead of showing the decoder's mean (or mode)")
     s.set_defaults(func=cmd_sample)
 
     g = sub.add_parser("gradcheck", help="finite-difference check of every gradient (float64)")

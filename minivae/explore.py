@@ -1,6 +1,6 @@
 """Looking at what a trained VAE learned: pictures decoded from chosen points of the latent space.
 
-    sample       decoded prior samples z ~ N(0, I)
+    sample       decoded prior samples z ~ N(0, I): the decoder's mean (or mode), or with draw=True one x ~ p(x|z)
     interpolate  rows from one test image to another: decode((1 − t)·μ(x_a) + t·μ(x_b)), t = 0 … 1
     traverse     one row per latent dimension, sorted by its average KL over test images (most used first): the code
                  μ(x) of one test image with dimension d moved to μ_d + t, t = −span … span
@@ -10,7 +10,7 @@
 
 Every function takes a checkpoint (the file or its run directory), writes one PNG to `out` (None: write nothing)
 and returns the pictures as an (N, C, H, W) array in [0, 1]. Decoded pictures are as pictures.py shows them (the
-likelihood's mode or mean, never a sample). The test images come from the data set the
+likelihood's mode or mean; only `sample(..., draw=True)` shows draws). The test images come from the data set the
 checkpoint was trained on (`data_dir` overrides where its files are).
 """
 import math
@@ -27,7 +27,7 @@ from .data.shapes import FACTOR_KINDS, scored_factors
 from .errors import MinivaeError
 from .factors import carried_factors
 from .images import picture_format, save_grid
-from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
+from .pictures import check_images_fit, data_pictures, decode_pictures, draw_pictures, grid_scale, model_scale
 from .rundir import checkpoint_file
 from .settings import check, non_negative_int, optional, positive_float, positive_int, stored_settings
 
@@ -79,12 +79,15 @@ def write(out, pictures, ncol, vae):
     return pictures
 
 
-def sample(checkpoint, out="samples.png", *, n=64, seed=0):
-    """`n` decoded prior samples z ~ N(0, I) from default_rng(seed), in a square-ish grid."""
+def sample(checkpoint, out="samples.png", *, n=64, seed=0, draw=False):
+    """`n` decoded prior samples z ~ N(0, I) from default_rng(seed), in a square-ish grid: the decoder's picture
+    (mean or mode), or with `draw` one x ~ p(x|z) per z (drawn from the same Generator, after z)."""
     check("n", positive_int, n), check("seed", non_negative_int, seed)
     vae, _, _ = load_model(checkpoint, out, lambda vae: n)
-    z = np.random.default_rng(seed).standard_normal((n, vae.latent))
-    return write(out, decode_pictures(vae, z), int(math.ceil(math.sqrt(n))), vae)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, vae.latent))
+    pictures = draw_pictures(vae, z, rng) if draw else decode_pictures(vae, z)
+    return write(out, pictures, int(math.ceil(math.sqrt(n))), vae)
 
 
 def interpolate(checkpoint, out="interpolate.png", *, data_dir=None, rows=6, steps=10, seed=0):

@@ -250,5 +250,6 @@ def run_all():
     """Every check `minivae gradcheck` runs: the layers, then whole-ELBO checks of small smooth models."""
     small_mlp = {"image_shape": (1, 4, 3), "latent": 3, "hidden": (6, 5), "activation": "tanh"}
     return [*layer_checks(), *elbo_check("mlp", **small_mlp),
-            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}), *objective_checks(),
+            *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}),
+            *elbo_check("linear", image_shape=(1, 4, 3), latent=3, likelihood="normal"), *objective_checks(),
             *conv_checks()]

@@ -57,6 +57,16 @@ def log_mean_exp(log_w, axis=-1):
     return np.squeeze(m, axis) + np.log(np.mean(np.exp(log_w - m), axis=axis))
 
 
+def log_mean_exp_stderr(log_w, axis=-1):
+    """The standard error of L_K = log_mean_exp(log w) as an estimate of log E[w], by the delta method:
+    Var(log ŵ) ≈ Var(w) / (K · E[w]²), with Var(w)/E[w]² estimated by Σ_k (w_k/ŵ − 1)² / (K − 1), ŵ = the mean
+    weight. Its square root over √K is the relative error of ŵ; it says nothing of L_K's bias, which is of order
+    Var(w)/(2K E[w]²) and negative.   (…, K) -> (…) nats."""
+    K = log_w.shape[axis]
+    ratio = np.exp(log_w - np.expand_dims(log_mean_exp(log_w, axis), axis))   # w_k / ŵ
+    return np.sqrt(np.sum((ratio - 1) ** 2, axis=axis) / ((K - 1) * K))
+
+
 def normalized_weights(log_w):
     """w̃_k = w_k / Σ_j w_j = softmax(log w) over the last axis, = ∂ log_mean_exp / ∂ log w_k.   (B, K) -> (B, K)."""
     e = np.exp(log_w - np.max(log_w, axis=-1, keepdims=True))

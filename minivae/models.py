@@ -13,6 +13,11 @@ burgess (the 64×64 VAE of the disentanglement literature, Burgess et al. 2018; 
                Dense(256→2Z)
       decoder  Dense(Z→256) f, Dense(256→256) f, Dense(256→1024) f, Reshape(64, H/16, W/16),
                ConvT 64→64→32→32 (each f), ConvT(32→k·C)
+linear (probabilistic PCA with the normal likelihood, Tipping & Bishop 1999; ppca.py has its exact log p(x))
+      encoder  Dense(D→2Z)                                    decoder  Dense(Z→k·D), no activation
+      with the normal likelihood: decoder Dense(Z→D), AppendShared(D): one learned log-variance s for every value
+      and every z, σ² = σ²_min + e^s (isotropic, as in pPCA: a per-value σ² is factor analysis, which has no
+      closed-form maximum-likelihood solution)
 Every Conv/ConvT is kernel 4, stride 2, padding 1: a convolution halves H and W, a transposed one doubles them.
 f is the config's `activation` (default relu) for every hidden layer, dense or convolutional; `hidden` (the dense
 widths) applies to mlp only. "conv" names conv28 for images up to 32 pixels high and conv64 for larger ones.
@@ -23,7 +28,7 @@ import numpy as np
 
 from .elbo import VAE
 from .errors import MinivaeError
-from .layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
+from .layers import AppendShared, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
 from .likelihoods import get_likelihood
 
 DEFAULTS = {
@@ -31,6 +36,7 @@ DEFAULTS = {
     "conv28": {"image_shape": (1, 28, 28), "latent": 16, "hidden": (), "activation": "relu"},
     "conv64": {"image_shape": (3, 64, 64), "latent": 32, "hidden": (), "activation": "relu"},
     "burgess": {"image_shape": (3, 64, 64), "latent": 10, "hidden": (), "activation": "relu"},
+    "linear": {"image_shape": (1, 28, 28), "latent": 20, "hidden": (), "activation": "identity"},
 }
 
 
@@ -51,6 +57,8 @@ def model_config(name, *, image_shape=None, latent=None, hidden=None, activation
         name = "conv28" if image_shape is None or image_shape[1] <= 32 else "conv64"
     if hidden and name != "mlp":
         raise MinivaeError(f"hidden widths apply to the mlp model only, not to {name!r}")
+    if name == "linear" and activation not in (None, "identity"):
+        raise MinivaeError(f"the linear model has no activation, got {activation!r}")
     if name not in DEFAULTS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(DEFAULTS)}, conv")
     d = DEFAULTS[name]
@@ -145,4 +153,17 @@ def build_burgess(config, k, rng, dtype):
     return build_conv_stack(config, k, rng, dtype, (32, 32, 64, 64), (256, 256))
 
 
-BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64, "burgess": build_burgess}
+def build_linear(config, k, rng, dtype):
+    """Encoder, decoder and encoder input shape (D,) of the linear model (module docstring); k = 2 means the normal
+    likelihood, whose log-variance becomes one shared parameter."""
+    C, H, W = config["image_shape"]
+    D, Z, kw = C * H * W, config["latent"], {"rng": rng, "dtype": dtype}
+    encoder = Sequential([Dense(D, 2 * Z, **kw)])
+    shared_variance = config["likelihood"] == "normal"
+    decoder = Sequential([Dense(Z, D, **kw), AppendShared(D, dtype=dtype)] if shared_variance
+                         else [Dense(Z, k * D, **kw)])
+    return encoder, decoder, (D,)
+
+
+BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64, "burgess": build_burgess,
+            "linear": build_linear}

@@ -1,7 +1,8 @@
 """From data and decoder outputs to pictures in [0, 1], the one place that decides how a model's output is shown.
 
 A decoded picture is the likelihood's mode where it has one (categorical: the most probable level is sharper than a
-mean over 256 levels), else its mean (e.g. σ(logits) for Bernoulli) — never a sample, so pictures are not speckled.
+mean over 256 levels), else its mean (e.g. σ(logits) for Bernoulli); `draw_pictures` shows draws x ~ p(x|z) instead,
+the randomness the model puts at its output.
 """
 import numpy as np
 
@@ -35,6 +36,13 @@ def decode_pictures(vae, z):
     """Latent codes (B, Z) -> decoded pictures (B, C, H, W) in [0, 1]."""
     out = vae.decode(z.astype(vae.dtype))
     return np.clip(picture(vae.likelihood, out), 0, 1).reshape(len(z), *vae.image_shape)
+
+
+def draw_pictures(vae, z, rng):
+    """Latent codes (B, Z) -> one draw x ~ p(x|z) each, as pictures (B, C, H, W) in [0, 1] (clipped where the
+    distribution reaches beyond, e.g. a Normal's tails)."""
+    out = vae.decode(z.astype(vae.dtype))
+    return np.clip(vae.likelihood.to_unit(vae.likelihood.sample(out, rng)), 0, 1).reshape(len(z), *vae.image_shape)
 
 
 def data_pictures(vae, images):

@@ -189,3 +189,16 @@ def test_pictures_read_as_a_user_expects(tmp_path):
     Image.fromarray(upright).save(folder / "d.png", format="JPEG")
     with pytest.raises(MinivaeError, match="d.png: not a readable picture"):
         read_pictures(folder, (1, 4, 8))
+
+
+def test_sample_draw_shows_draws_from_the_decoded_distribution(run, tmp_path, capsys):
+    """--draw: one x ~ p(x|z) per prior z (Bernoulli: 0 or 1 only), seeded, from the same z as the mean pictures."""
+    means = minivae.sample(run, None, n=200, seed=3)
+    draws = minivae.sample(run, None, n=200, seed=3, draw=True)
+    assert set(np.unique(draws)) <= {0.0, 1.0} and not np.array_equal(draws, means)
+    assert np.array_equal(draws, minivae.sample(run, None, n=200, seed=3, draw=True))
+    # each pixel is 1 with probability equal to its mean picture: the counts agree within 4 binomial deviations
+    assert abs(draws.sum() - means.sum()) < 4 * np.sqrt(np.sum(means * (1 - means)))
+    out = tmp_path / "draws.png"
+    assert main(["sample", "--checkpoint", str(run), "--draw", "--n", "9", "--out", str(out)]) == 0
+    assert "draws x ~ p(x|z)" in capsys.readouterr().out and out.stat().st_size > 0

@@ -7,10 +7,11 @@ Every layer follows one protocol:
     y  = layer.forward(x)                    (keeps what backward needs)
     dx = layer.backward(dy, need_dx=True)    (returns None when need_dx is False)
 """
+from .append import AppendShared
 from .conv2d import Conv2d
 from .conv_transpose2d import ConvTranspose2d
 from .dense import Dense
 from .reshape import Flatten, Reshape
 from .sequential import Sequential
 
-__all__ = ["Conv2d", "ConvTranspose2d", "Dense", "Flatten", "Reshape", "Sequential"]
+__all__ = ["AppendShared", "Conv2d", "ConvTranspose2d", "Dense", "Flatten", "Reshape", "Sequential"]
