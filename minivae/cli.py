@@ -184,7 +184,7 @@ def parser():
                    help="folder: share of pictures held out as the test set, by a hash of each path (default 0.1)")
     t.add_argument("--cache-dir", help="folder: where the decoded pictures are kept (default "
                                        "~/.cache/minivae/<folder>-<hash>)")
-    t.add_argument("--model", help="architecture: mlp, conv28, conv64, burgess, conv (default mlp)")
+    t.add_argument("--model", help="architecture: mlp, conv28, conv64, burgess, linear, conv (default mlp)")
     t.add_argument("--likelihood", choices=tuple(LIKELIHOODS),
                    help="output distribution p(x|z) (default bernoulli)")
     t.add_argument("--fixed-variance", type=positive_float, help="normal-fixed: the variance σ² (default 0.01)")
