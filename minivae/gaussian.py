@@ -14,8 +14,9 @@ KL divergence to the prior p(z) = N(0, I), in closed form, per example (nats):
     KL = ½ · Σ_Z (μ² + exp(logvar) − 1 − logvar)     -> (B,)
     ∂KL/∂μ = μ,   ∂KL/∂logvar = ½ · (exp(logvar) − 1)
 
-`reparameterize`, `gaussian_log_density`, `gaussian_kl` and their backwards are the NumPy specification; `sample_kl_kernel` and
-`sample_kl_backward_kernel` fuse both into one pass each and are tested against them.
+`reparameterize`, `gaussian_log_density`, `gaussian_kl` and their backwards are the NumPy specification;
+`sample_kl_kernel` and `sample_kl_backward_kernel` fuse the sampler and the KL into one pass each and are tested
+against them.
 """
 import numpy as np
 from numba import njit

@@ -68,7 +68,7 @@ def model_config(name, *, image_shape=None, latent=None, hidden=None, activation
 
 
 def describe(config):
-    """A short name of the model of `config`, e.g. "mlp 784-400-20 (bernoulli, float32)", "mlp2 784-200-200-100-100-100-50"."""
+    """A short name of the model of `config`, e.g. "mlp 784-400-20 (bernoulli, float32)"; mlp2 lists x, H₁, Z₁, H₂, Z₂."""
     C, H, W = config["image_shape"]
     if config["model"] == "mlp2":
         (H1, H2), (Z1, Z2) = config["hidden"], config["latent"]

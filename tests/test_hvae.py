@@ -32,7 +32,8 @@ def log_normal(z, mu, sigma):
 
 
 def bound_reference(vae, x, eps):
-    """L_K per example the slow way: one example and one sample at a time, σ-form densities, the likelihood's log_prob."""
+    """L_K per example the slow way: one example and one sample at a time, σ-form densities, the likelihood's
+    log_prob."""
     (Z1, Z2), (B, K, _) = vae.latents, eps.shape
 
     def gaussian(net, h):
