@@ -66,7 +66,7 @@ def build_model(name, *, dtype=torch.float32, seed=None):
 
 def _param_layers(module):
     """Yield (minivae prefix, parameter layer, kind) for every layer that has parameters."""
-    for part in ("encoder", "decoder"):
+    for part in getattr(module, "parts", ("encoder", "decoder")):
         for i, block in enumerate(getattr(module, part)):
             layer = block[0] if isinstance(block, nn.Sequential) else block
             if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
@@ -117,6 +117,63 @@ def loss(module, x, eps):
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
     kl = 0.5 * (mu * mu + torch.exp(logvar) - 1.0 - logvar).sum(1)
     return (recon + kl).mean(), recon.mean(), kl.mean()
+
+
+# ---- two stochastic layers (minivae/hvae.py, Burda et al. 2016): z2 -> z1 -> x, inference x -> z1 -> z2
+
+class TwoLayerVAE(nn.Module):
+    """Four tanh MLPs named as minivae's: encoder1 q(z1|x), encoder2 q(z2|z1), decoder2 p(z1|z2), decoder1 p(x|z1).
+
+    Each Gaussian network outputs [mu | logvar]; decoder1 outputs Bernoulli logits. Defaults: Burda et al.'s MNIST
+    model, latents (100, 50), hidden ((200, 200), (100, 100))."""
+
+    parts = ("encoder1", "encoder2", "decoder2", "decoder1")
+
+    def __init__(self, D=784, latents=(100, 50), hidden=((200, 200), (100, 100))):
+        super().__init__()
+        (Z1, Z2), (H1, H2) = latents, hidden
+        self.latents = latents
+
+        def mlp(widths, n_out):
+            return nn.Sequential(*[nn.Sequential(nn.Linear(a, b), nn.Tanh()) for a, b in zip(widths, widths[1:])],
+                                 nn.Linear(widths[-1], n_out))
+        self.encoder1, self.encoder2 = mlp([D, *H1], 2 * Z1), mlp([Z1, *H2], 2 * Z2)
+        self.decoder2, self.decoder1 = mlp([Z2, *H2[::-1]], 2 * Z1), mlp([Z1, *H1[::-1]], D)
+
+    def terms(self, x, eps, analytic_top):
+        """recon = -log p(x|z1) and kl = log q(z1|x) - log p(z1|z2) + top per sample, each (B, K), for x (B, ...)
+        and eps = [eps1 | eps2] (B, K, Z1 + Z2); top = KL(q(z2|z1) || N(0, I)) in closed form (analytic_top) or
+        log q(z2|z1) - log p(z2) at the sample, written with torch.distributions."""
+        Z1, Z2 = self.latents
+        B, K, _ = eps.shape
+        x = x.reshape(B, -1)
+        normal = torch.distributions.Normal
+
+        def gaussian(h, Z):
+            return normal(h[..., :Z], torch.exp(0.5 * h[..., Z:]))
+        q1 = gaussian(self.encoder1(x)[:, None], Z1)
+        z1 = q1.loc + q1.scale * eps[..., :Z1]
+        q2 = gaussian(self.encoder2(z1), Z2)
+        z2 = q2.loc + q2.scale * eps[..., Z1:]
+        p1 = gaussian(self.decoder2(z2), Z1)
+        logits = self.decoder1(z1)
+        recon = F.binary_cross_entropy_with_logits(logits, x[:, None].expand_as(logits), reduction="none").sum(-1)
+        prior = normal(torch.zeros_like(z2), torch.ones_like(z2))
+        top = (torch.distributions.kl_divergence(q2, prior) if analytic_top
+               else q2.log_prob(z2) - prior.log_prob(z2)).sum(-1)
+        return recon, q1.log_prob(z1).sum(-1) - p1.log_prob(z1).sum(-1) + top
+
+
+def two_layer_elbo_loss(module, x, eps):
+    """(mean -ELBO, recon mean, kl mean) with one sample eps (B, Z1 + Z2) and the top KL in closed form."""
+    recon, kl = module.terms(x, eps[:, None], analytic_top=True)
+    return (recon + kl).mean(), recon.mean(), kl.mean()
+
+
+def two_layer_iwae_loss(module, x, eps):
+    """-(1/B) sum_b log (1/K) sum_k w_bk for eps (B, K, Z1 + Z2), every log-density sampled."""
+    recon, kl = module.terms(x, eps, analytic_top=False)
+    return -(torch.logsumexp(-(recon + kl), 1) - np.log(eps.shape[1])).mean()
 
 
 def make_optimizer(module, lr=1e-3):

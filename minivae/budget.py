@@ -84,9 +84,15 @@ def layer_sizes(config, k):
     def conv_t(cin, cout, h, w):  # its transpose: output (cout, h, w), columns (cout·16, h/2 · w/2) before col2im
         return cin * cout * 16 + cout, cout * h * w + cout * 16 * (h // 2) * (w // 2)
 
+    def stack(widths):
+        return [dense(a, b) for a, b in zip(widths, widths[1:])]
+
     if config["model"] in ("mlp", "linear"):  # linear: no hidden layers (its shared σ² counted as a z-dependent one)
-        enc, dec = [D, *hidden, 2 * Z], [Z, *hidden[::-1], k * D]
-        return [dense(a, b) for a, b in zip(enc, enc[1:])], [dense(a, b) for a, b in zip(dec, dec[1:])]
+        return stack([D, *hidden, 2 * Z]), stack([Z, *hidden[::-1], k * D])
+    if config["model"] == "mlp2":  # encoder1 + encoder2; decoder2 + decoder1 (hvae.py)
+        (Z1, Z2), (H1, H2) = Z, hidden
+        return (stack([D, *H1, 2 * Z1]) + stack([Z1, *H2, 2 * Z2]),
+                stack([Z2, *H2[::-1], 2 * Z1]) + stack([Z1, *H1[::-1], k * D]))
     if config["model"] == "conv28":
         flat = 64 * (H // 4) * (W // 4)
         return ([conv(C, 32, H // 2, W // 2), conv(32, 64, H // 4, W // 4), dense(flat, 256), dense(256, 2 * Z)],
@@ -100,6 +106,11 @@ def layer_sizes(config, k):
                *(conv_t(a, b, H >> i, W >> i) for i, (a, b) in zip(range(n - 1, 0, -1), zip(up, up[1:])))]
     return ([*encoder, *(dense(a, b) for a, b in zip(widths, widths[1:])), dense(widths[-1], 2 * Z)],
             [*decoder, conv_t(up[-1], k * C, H, W)])
+
+
+def latent_values(config):
+    """Latent values per sample: Z, or Z₁ + Z₂ for mlp2."""
+    return sum(config["latent"]) if config["model"] == "mlp2" else config["latent"]
 
 
 def outputs_per_value(config):
@@ -119,7 +130,7 @@ def model_bytes(config):
 def training_bytes(config, batch_size):
     """Parameters, gradients, Adam's moments and one batch's activations (module docstring)."""
     encoder, decoder = layer_sizes(config, outputs_per_value(config))
-    activations = sum(a for _, a in encoder + decoder) + 3 * config["latent"]
+    activations = sum(a for _, a in encoder + decoder) + 3 * latent_values(config)
     return 4 * model_bytes(config) + 3 * batch_size * activations * itemsize(config)
 
 
@@ -136,6 +147,6 @@ def evaluation_bytes(config, rows, n_images):
     C, H, W = config["image_shape"]
     D, k = C * H * W, outputs_per_value(config)
     _, decoder = layer_sizes(config, k)
-    per_row = (3 * config["latent"] + sum(a for _, a in decoder) + 2 * k * D) * 8
+    per_row = (3 * latent_values(config) + sum(a for _, a in decoder) + 2 * k * D) * 8
     twin = model_bytes(config) // itemsize(config) * 8
     return model_bytes(config) + twin + math.ceil(1.5 * rows * per_row) + n_images * D * 8

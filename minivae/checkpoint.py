@@ -131,7 +131,11 @@ def check_config(path, config):
     def small_int(v, hi):
         return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= hi
 
-    shape, hidden = config.get("image_shape"), config.get("hidden")
+    shape, hidden, latents = config.get("image_shape"), config.get("hidden"), [config.get("latent")]
+    if config.get("model") == "mlp2":  # two stochastic layers: latent [Z₁, Z₂], hidden [[H₁…], [H₂…]]
+        two = isinstance(hidden, list) and len(hidden) == 2 and all(isinstance(h, list) for h in hidden)
+        hidden = [*hidden[0], *hidden[1]] if two else None
+        latents = latents[0] if isinstance(latents[0], list) and len(latents[0]) == 2 else [None]
     problems = []
     for key in ("model", "activation", "likelihood"):
         if not isinstance(config.get(key), str):
@@ -141,7 +145,7 @@ def check_config(path, config):
     if not (isinstance(shape, list) and len(shape) == 3 and small_int(shape[0], MAX_CHANNELS)
             and all(small_int(v, MAX_SIDE) for v in shape[1:])):
         problems.append(f"image_shape {shape!r} is not [C ≤ {MAX_CHANNELS}, H, W ≤ {MAX_SIDE}]")
-    if not small_int(config.get("latent"), MAX_LATENT):
+    if not all(small_int(z, MAX_LATENT) for z in latents):
         problems.append(f"latent {config.get('latent')!r} is not an integer in 1..{MAX_LATENT}")
     if not (isinstance(hidden, list) and len(hidden) <= 16 and all(small_int(h, MAX_WIDTH) for h in hidden)):
         problems.append(f"hidden {hidden!r} is not a list of widths in 1..{MAX_WIDTH}")

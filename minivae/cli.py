@@ -46,6 +46,18 @@ def int_list(text):
     return widths
 
 
+def latent_sizes(text):
+    """"50" -> 50; "100,50" -> (100, 50), the two stochastic layers of mlp2."""
+    sizes = int_list(text)
+    return sizes[0] if len(sizes) == 1 else sizes
+
+
+def hidden_widths(text):
+    """"200,200" -> (200, 200); "200,200/100,100" -> ((200, 200), (100, 100)), mlp2's x↔z₁ and z₁↔z₂ networks."""
+    groups = tuple(int_list(t) for t in text.split("/"))
+    return groups[0] if len(groups) == 1 else groups
+
+
 def cmd_train(args):
     from .train import train
 
@@ -60,7 +72,8 @@ def cmd_train(args):
                                                ("components", args.components)) if value is not None}
     given = dict(dataset=args.dataset, data_dir=args.data_dir, model=args.model,
                  likelihood=args.likelihood, likelihood_options=options or None, epochs=args.epochs,
-                 batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, objective=args.objective, k=args.k,
+                 batch_size=args.batch_size, lr=args.lr, lr_decay=args.lr_decay, lr_schedule=args.lr_schedule,
+                 adam_eps=args.adam_eps, objective=args.objective, k=args.k,
                  beta=args.beta, warmup=args.warmup, free_bits=args.free_bits, init_from=args.init_from,
                  latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                  binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test,
@@ -96,7 +109,8 @@ def cmd_evaluate(args):
           f"  ELBO            {r['elbo']:10.3f} nats  (recon {r['recon']:.3f}, KL {r['kl']:.3f})\n"
           f"  log p(x), K={r['k']:<5d} {-r['nll']:10.3f} nats  ->  "
           f"NLL {r['nll']:.3f} ± {r['nll_stderr']:.3f} nats{bits}\n"
-          f"  active units    {r['active_units']:4d} of {r['latent']}  (Var_x E_q[z_u] > 0.01)\n"
+          f"  active units    {r['active_units']:4d} of {r['latent']}  (Var_x E_q[z_u] > 0.01; per layer "
+          f"{' + '.join(map(str, r['active_units_per_layer']))})\n"
           f"  {r['seconds']:.1f} s, peak memory {r['peak_memory_mb']:.0f} MB ({r['rows']} decoder rows per pass)")
 
 
@@ -184,7 +198,8 @@ def parser():
                    help="folder: share of pictures held out as the test set, by a hash of each path (default 0.1)")
     t.add_argument("--cache-dir", help="folder: where the decoded pictures are kept (default "
                                        "~/.cache/minivae/<folder>-<hash>)")
-    t.add_argument("--model", help="architecture: mlp, conv28, conv64, burgess, linear, conv (default mlp)")
+    t.add_argument("--model", help="architecture: mlp (default), conv, conv28, conv64, burgess, linear (pPCA), "
+                                   "mlp2 (two stochastic layers)")
     t.add_argument("--likelihood", choices=tuple(LIKELIHOODS),
                    help="output distribution p(x|z) (default bernoulli)")
     t.add_argument("--fixed-variance", type=positive_float, help="normal-fixed: the variance σ² (default 0.01)")
@@ -197,8 +212,14 @@ def parser():
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
     t.add_argument("--lr-decay", type=unit_interval,
                    help="per-epoch learning-rate factor: epoch e uses lr * decay^(e-1) (default 1, constant)")
-    t.add_argument("--latent", type=positive_int, help="latent size Z (default: the model's)")
-    t.add_argument("--hidden", type=int_list, help="hidden widths, e.g. 400 or 200,200 (mlp)")
+    t.add_argument("--lr-schedule", choices=("decay", "burda"),
+                   help="decay: lr * decay^(e-1) (default); burda: 3^i epochs at lr * 10^(-i/7), i = 0..7 (3280 "
+                        "epochs, Burda et al. 2016)")
+    t.add_argument("--adam-eps", type=positive_float, help="Adam's epsilon (default 1e-8; Burda: 1e-4)")
+    t.add_argument("--latent", type=latent_sizes,
+                   help="latent size Z (default: the model's); mlp2: Z1,Z2 (default 100,50)")
+    t.add_argument("--hidden", type=hidden_widths,
+                   help="hidden widths, e.g. 400 or 200,200 (mlp); mlp2: x↔z1/z1↔z2, default 200,200/100,100")
     t.add_argument("--activation", help="hidden activation: relu, tanh, softplus, sigmoid (default relu)")
     t.add_argument("--seed", type=non_negative_int, help="seed of every random draw (default 0)")
     t.add_argument("--binarize", action="store_true", default=None,

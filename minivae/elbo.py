@@ -52,6 +52,7 @@ class VAE:
         pack([layer.params for layer in layers])
         pack([layer.grads for layer in layers])
         self.latent, self.image_shape, self.encoder_input_shape = latent, tuple(image_shape), tuple(encoder_input_shape)
+        self.noise_size = latent  # values of ε per sample (hvae.py's two layers need more)
         self.config = config
 
     @property

@@ -41,7 +41,11 @@ Also reported, on the same images:
     elbo_mean_k   (1/N) Σ_n (1/K) Σ_k log w_nk: the ELBO (sampled KL) averaged over all K samples, ≥ NLL per example
                   (Jensen), so nll ≤ −elbo_mean_k holds exactly, not only in expectation
     active units  (Burda et al. 2016, §5.2) A_u = Cov_x(E_{q(u|x)}[u]) = the variance over the test set of the posterior
-                  mean μ_u(x); unit u is active when A_u > 0.01.
+                  mean μ_u(x); unit u is active when A_u > 0.01. Two stochastic layers: counted per layer, μ₁(x) and
+                  μ₂(μ₁(x)) (active_units_per_layer; active_units is their sum).
+
+Two stochastic layers (hvae.py): the weights include both, log w = log p(x|z₁) + log p(z₁|z₂) + log p(z₂)
+− log q(z₁|x) − log q(z₂|z₁), every term sampled; the one-sample elbo has the top KL in closed form.
 """
 import math
 import sys
@@ -54,8 +58,8 @@ from tqdm import tqdm
 from .budget import evaluation_bytes, require
 from .distributed import LOCAL, world
 from .errors import MinivaeError
-from .iwae import iwae_forward
 from .models import build_from_config
+from .objectives import iwae_pair
 from .settings import check, non_negative_int, positive_int
 
 BINARIZE_SEED_OFFSET = 2  # the test set is binarized with default_rng([seed, 2])
@@ -113,7 +117,7 @@ def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None, firs
     `vae` should be float64 (see float64_twin). `bar`: a tqdm bar advanced by the examples done. `first_index`: the
     index of x[0] in the whole test set (its noise Generator's number).
     """
-    N, Z = len(x), vae.latent
+    N, Z = len(x), vae.noise_size
     chunk, per_pass = passes(k, rows)
     starts = list(range(0, k, chunk))
     sizes = np.array([min(chunk, k - s) for s in starts], dtype=np.float64)
@@ -125,7 +129,7 @@ def importance_sampled_log_likelihood(vae, x, k, seed, rows=2000, bar=None, firs
         generators = example_generators(seed, first_index + first, B)
         for c in range(len(starts)):
             eps = draw_noise(generators, int(sizes[c]), Z)                          # (B, K_c, Z)
-            terms, _ = iwae_forward(vae, xb, eps)
+            terms, _ = iwae_pair(vae)[0](vae, xb, eps)
             bounds[:, c] = terms.bound
             total -= (terms.recon + terms.kl) * sizes[c]  # recon + kl = mean over the chunk of −log w
         log_px[first:first + B] = combine_chunks(bounds, sizes)
@@ -140,18 +144,25 @@ def single_sample_elbo(vae, x, seed, batch_size=BATCH, first_index=0):
     recon, kl = np.empty(len(x)), np.empty(len(x))
     for first in range(0, len(x), batch_size):
         xb = x[first:first + batch_size]
-        t = vae.forward(xb, draw_noise(example_generators(seed, first_index + first, len(xb)), 1, vae.latent)[:, 0])
+        t = vae.forward(xb, draw_noise(example_generators(seed, first_index + first, len(xb)), 1, vae.noise_size)[:, 0])
         recon[first:first + len(xb)], kl[first:first + len(xb)] = t.recon, t.kl
     return recon, kl
 
 
 def active_units(vae, x, threshold=ACTIVE_THRESHOLD, batch_size=BATCH, world=LOCAL):
-    """(number of active units, A_u (Z,)): A_u = Var_x μ_u(x) over the examples x, active when A_u > threshold."""
+    """(active units per stochastic layer [n₁, …], A_u (Σ Z,)): A_u = Var_x μ_u(x) over the examples x, active when
+    A_u > threshold; the layers' means are vae.encode's μ, or both of a two-layer model's `posterior_means`."""
+    sizes = getattr(vae, "latents", (vae.latent,))
+    per_layer = [[] for _ in sizes]
     lo, hi = world.split(len(x), batch_size)
-    mu = world.gather(np.concatenate([vae.encode(x[i:i + batch_size])[0] for i in range(lo, hi, batch_size)]
-                                     or [np.empty((0, vae.latent))]))
-    variance = np.var(mu, axis=0)
-    return int(np.sum(variance > threshold)), variance
+    for i in range(lo, hi, batch_size):
+        xb = x[i:i + batch_size]
+        means = vae.posterior_means(xb)[:2] if hasattr(vae, "posterior_means") else vae.encode(xb)[:1]
+        for layer, mu in zip(per_layer, means):
+            layer.append(mu)
+    variances = [np.var(world.gather(np.concatenate(layer or [np.empty((0, Z))])), axis=0)
+                 for layer, Z in zip(per_layer, sizes)]
+    return [int(np.sum(v > threshold)) for v in variances], np.concatenate(variances)
 
 
 def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=True):
@@ -184,7 +195,7 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
         finally:
             bar.close()
         log_px, mean_log_w = w.gather(log_px), w.gather(mean_log_w)
-        n_active, variance = active_units(model, x, world=w)
+        per_layer, variance = active_units(model, x, world=w)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         if tracing:
@@ -194,7 +205,8 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
     return {"nll": nll, "nll_stderr": float(np.std(log_px) / math.sqrt(len(x))),
             "bits_per_dim": nll / (D * math.log(2)) if discrete else None,
             "elbo": -float(np.mean(recon + kl)), "recon": float(np.mean(recon)), "kl": float(np.mean(kl)),
-            "elbo_mean_k": float(np.mean(mean_log_w)), "active_units": n_active, "latent": model.latent,
+            "elbo_mean_k": float(np.mean(mean_log_w)), "active_units": sum(per_layer),
+            "active_units_per_layer": per_layer, "latent": int(variance.size),
             "unit_variances": variance.tolist(), "k": int(k), "n": len(x), "rows": int(rows), "seed": int(seed),
             "binarize": bool(binarize), "peak_memory_mb": peak / 2 ** 20, "seconds": time.perf_counter() - start,
             "ranks": w.size}

@@ -6,15 +6,22 @@ Reparametrization (the noise ε ~ N(0, I) is an argument, which makes the ELBO a
     z = μ + exp(½·logvar) · ε                       μ, logvar, ε: (B, Z) -> z: (B, Z)
     ∂z/∂μ = 1,   ∂z/∂logvar = ½ · exp(½·logvar) · ε
 
+Log-density of a diagonal Gaussian at any point z (the prior p(z) = N(0, I) is μ = 0, logvar = 0):
+    log N(z; μ, exp(logvar)) = −½ · Σ_Z ((z − μ)² e^{−logvar} + logvar + log 2π)      -> (...)
+    with u = (z − μ) e^{−logvar}:   ∂/∂z = −u,   ∂/∂μ = u,   ∂/∂logvar = ½ ((z − μ) u − 1)
+
 KL divergence to the prior p(z) = N(0, I), in closed form, per example (nats):
     KL = ½ · Σ_Z (μ² + exp(logvar) − 1 − logvar)     -> (B,)
     ∂KL/∂μ = μ,   ∂KL/∂logvar = ½ · (exp(logvar) − 1)
 
-`reparameterize`, `gaussian_kl` and their backwards are the NumPy specification; `sample_kl_kernel` and
-`sample_kl_backward_kernel` fuse both into one pass each and are tested against them.
+`reparameterize`, `gaussian_log_density`, `gaussian_kl` and their backwards are the NumPy specification;
+`sample_kl_kernel` and `sample_kl_backward_kernel` fuse the sampler and the KL into one pass each and are tested
+against them.
 """
 import numpy as np
 from numba import njit
+
+LOG_2PI = float(np.log(2 * np.pi))  # a Python float, so float32 arrays stay float32
 
 
 def reparameterize(mu, logvar, eps):
@@ -25,6 +32,21 @@ def reparameterize(mu, logvar, eps):
 def reparameterize_backward(dz, logvar, eps):
     """Given dL/dz (B, Z): dL/dμ = dz, dL/dlogvar = dz · ½·exp(½·logvar)·ε."""
     return dz, dz * 0.5 * np.exp(0.5 * logvar) * eps
+
+
+def gaussian_log_density(z, mu, logvar):
+    """log N(z; μ, diag(exp(logvar))) = −½ Σ_Z ((z − μ)² e^{−logvar} + logvar + log 2π).   (..., Z) -> (...) nats.
+
+    μ and logvar broadcast against z (scalars 0, 0 give the prior N(0, I))."""
+    return -0.5 * np.sum((z - mu) ** 2 * np.exp(-logvar) + logvar + LOG_2PI, axis=-1)
+
+
+def gaussian_log_density_backward(d, z, mu, logvar):
+    """Given dL/d(log N) (...): with u = (z − μ) e^{−logvar}, returns dL/dz = −d·u, dL/dμ = d·u and
+    dL/dlogvar = d·½((z − μ)·u − 1), each shaped like the broadcast of z, μ, logvar (the caller sums broadcast axes)."""
+    d = d[..., None]
+    u = (z - mu) * np.exp(-logvar)
+    return -d * u, d * u, 0.5 * d * ((z - mu) * u - 1)
 
 
 def gaussian_kl(mu, logvar):

@@ -16,7 +16,8 @@ checks use smooth activations, because a difference quotient that straddles a ki
 import numpy as np
 
 from .activations import ACTIVATIONS, bias_act_backward, bias_act_forward
-from .gaussian import gaussian_kl, gaussian_kl_backward, reparameterize, reparameterize_backward
+from .gaussian import (gaussian_kl, gaussian_kl_backward, gaussian_log_density, gaussian_log_density_backward,
+                       reparameterize, reparameterize_backward)
 from .layers.dense import dense_backward, dense_forward
 from .likelihoods import LIKELIHOODS, get_likelihood
 from .models import build_model
@@ -90,6 +91,8 @@ def layer_checks(seed=0):
     results.append(("reparameterize (mu, logvar)", max(errs.values())))
     errs = check_function(gaussian_kl, gaussian_kl_backward, [mu, logvar])
     results.append(("gaussian_kl (mu, logvar)", max(errs.values())))
+    errs = check_function(gaussian_log_density, gaussian_log_density_backward, [eps, mu, logvar])
+    results.append(("gaussian_log_density (z, mu, logvar)", max(errs.values())))
     for name in LIKELIHOODS:
         lik = get_likelihood(name)
         for label, (out, x) in likelihood_points(lik, rng).items():
@@ -165,6 +168,30 @@ def objective_checks(seed=0, **model):
         err = max(max_rel_error(grads[name], numerical_gradient(value, theta))[0]
                   for name, theta in vae.params.items())
         results.append((f"objective {label} (every parameter)", err))
+    return results
+
+
+def two_layer_checks(seed=0):
+    """(name, max relative error over every parameter) of the two-stochastic-layer model (hvae.py, float64): its
+    ELBO (top KL in closed form), the ELBO at β = 0.5 and its IWAE bound at K = 4 and K = 1 (every term sampled)."""
+    from .objectives import make_objective
+    results = []
+    for label, settings in (("elbo", {}), ("elbo beta 0.5", {"beta": 0.5}), ("iwae K=4", {"name": "iwae", "k": 4}),
+                            ("iwae K=1", {"name": "iwae", "k": 1})):
+        rng = np.random.default_rng(seed)
+        vae = build_model("mlp2", rng=rng, dtype=np.float64, image_shape=(1, 4, 3), latent=(4, 3),
+                          hidden=((6, 5), (5, 4)))
+        x = vae.likelihood.from_uint8(rng.integers(0, 256, size=(3, *vae.image_shape)), dtype=np.float64)
+        objective = make_objective(**settings)
+        eps = objective.noise(rng, len(x), vae.noise_size, np.float64)
+
+        def value():
+            return objective.loss_and_grads(vae, x, eps)[1]
+
+        grads = {k: g.copy() for k, g in objective.loss_and_grads(vae, x, eps)[2].items()}
+        err = max(max_rel_error(grads[name], numerical_gradient(value, theta))[0]
+                  for name, theta in vae.params.items())
+        results.append((f"two stochastic layers {label} (every parameter)", err))
     return results
 
 
@@ -252,4 +279,4 @@ def run_all():
     return [*layer_checks(), *elbo_check("mlp", **small_mlp),
             *elbo_check("mlp", **{**small_mlp, "activation": "softplus"}),
             *elbo_check("linear", image_shape=(1, 4, 3), latent=3, likelihood="normal"), *objective_checks(),
-            *conv_checks()]
+            *two_layer_checks(), *conv_checks()]

@@ -31,9 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .gaussian import reparameterize
-
-LOG_2PI = float(np.log(2 * np.pi))  # a Python float, so float32 arrays stay float32
+from .gaussian import LOG_2PI, reparameterize
 
 
 def gaussian_log_prior(z):

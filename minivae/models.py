@@ -18,16 +18,22 @@ linear (probabilistic PCA with the normal likelihood, Tipping & Bishop 1999; ppc
       with the normal likelihood: decoder Dense(Z→D), AppendShared(D): one learned log-variance s for every value
       and every z, σ² = σ²_min + e^s (isotropic, as in pPCA: a per-value σ² is factor analysis, which has no
       closed-form maximum-likelihood solution)
+mlp2  (Burda et al.'s two stochastic layers, hvae.py; defaults latent (100, 50), hidden ((200, 200), (100, 100)), tanh)
+      encoder1 Dense(D→H₁…) f, Dense(→2Z₁)     encoder2 Dense(Z₁→H₂…) f, Dense(→2Z₂)
+      decoder2 Dense(Z₂→H₂ reversed…) f, Dense(→2Z₁)     decoder1 Dense(Z₁→H₁ reversed…) f, Dense(→k·D)
+      `latent` is the pair (Z₁, Z₂) and `hidden` the pair of width lists (H₁, H₂).
 Every Conv/ConvT is kernel 4, stride 2, padding 1: a convolution halves H and W, a transposed one doubles them.
 f is the config's `activation` (default relu) for every hidden layer, dense or convolutional; `hidden` (the dense
 widths) applies to mlp only. "conv" names conv28 for images up to 32 pixels high and conv64 for larger ones.
 
-Parameter names are "{encoder|decoder}.{layer index}.{W|b}"; the index counts every layer of the Sequential.
+Parameter names are "{encoder|decoder}.{layer index}.{W|b}" ("{encoder1|encoder2|decoder2|decoder1}.…" for mlp2);
+the index counts every layer of the Sequential.
 """
 import numpy as np
 
 from .elbo import VAE
 from .errors import MinivaeError
+from .hvae import TwoLayerVAE
 from .layers import AppendShared, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
 from .likelihoods import get_likelihood
 
@@ -37,6 +43,7 @@ DEFAULTS = {
     "conv64": {"image_shape": (3, 64, 64), "latent": 32, "hidden": (), "activation": "relu"},
     "burgess": {"image_shape": (3, 64, 64), "latent": 10, "hidden": (), "activation": "relu"},
     "linear": {"image_shape": (1, 28, 28), "latent": 20, "hidden": (), "activation": "identity"},
+    "mlp2": {"image_shape": (1, 28, 28), "latent": (100, 50), "hidden": ((200, 200), (100, 100)), "activation": "tanh"},
 }
 
 
@@ -55,17 +62,19 @@ def model_config(name, *, image_shape=None, latent=None, hidden=None, activation
     """The config dict `build_model` records (and checkpoints store), built without allocating the model."""
     if name == "conv":
         name = "conv28" if image_shape is None or image_shape[1] <= 32 else "conv64"
-    if hidden and name != "mlp":
-        raise MinivaeError(f"hidden widths apply to the mlp model only, not to {name!r}")
+    if hidden and name not in ("mlp", "mlp2"):
+        raise MinivaeError(f"hidden widths apply to the mlp and mlp2 models only, not to {name!r}")
     if name == "linear" and activation not in (None, "identity"):
         raise MinivaeError(f"the linear model has no activation, got {activation!r}")
     if name not in DEFAULTS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(DEFAULTS)}, conv")
+    if name != "mlp2" and (np.ndim(latent or 0) or any(np.ndim(h) for h in hidden or ())):
+        raise MinivaeError(f"two latent sizes and grouped hidden widths (a/b) apply to mlp2 only, not to {name!r}")
     d = DEFAULTS[name]
     return {"model": name,
             "image_shape": [int(s) for s in (image_shape or d["image_shape"])],
-            "latent": int(latent or d["latent"]),
-            "hidden": [int(h) for h in (hidden or d["hidden"])],
+            **(two_layer_sizes(latent or d["latent"], hidden or d["hidden"]) if name == "mlp2" else
+               {"latent": int(latent or d["latent"]), "hidden": [int(h) for h in (hidden or d["hidden"])]}),
             "activation": activation or d["activation"],
             "likelihood": likelihood,
             "likelihood_options": get_likelihood(likelihood, **(likelihood_options or {})).options(),
@@ -73,14 +82,33 @@ def model_config(name, *, image_shape=None, latent=None, hidden=None, activation
 
 
 def describe(config):
-    """A short name of the model of `config`, e.g. "mlp 784-400-20 (bernoulli, float32)"."""
+    """A short name of the model of `config`, e.g. "mlp 784-400-20 (bernoulli, float32)"; mlp2 lists x, H₁, Z₁, H₂, Z₂."""
     C, H, W = config["image_shape"]
-    widths = "-".join(str(w) for w in (C * H * W, *config["hidden"], config["latent"]))
-    return f"{config['model']} {widths} ({config['likelihood']}, {config['dtype']})"
+    if config["model"] == "mlp2":
+        (H1, H2), (Z1, Z2) = config["hidden"], config["latent"]
+        sizes = (C * H * W, *H1, Z1, *H2, Z2)
+    else:
+        sizes = (C * H * W, *config["hidden"], config["latent"])
+    return f"{config['model']} {'-'.join(map(str, sizes))} ({config['likelihood']}, {config['dtype']})"
+
+
+def two_layer_sizes(latent, hidden):
+    """mlp2's {"latent": [Z₁, Z₂], "hidden": [[H₁…], [H₂…]]}; MinivaeError unless latent is two sizes and hidden two
+    width lists."""
+    try:
+        latent, hidden = [int(z) for z in latent], [[int(h) for h in widths] for widths in hidden]
+    except (TypeError, ValueError):
+        latent = hidden = None
+    if latent is None or len(latent) != 2 or len(hidden) != 2:
+        raise MinivaeError("model mlp2 takes latent = (Z1, Z2) and hidden = ((widths x↔z1), (widths z1↔z2)), e.g. "
+                           "--latent 100,50 --hidden 200,200/100,100")
+    return {"latent": latent, "hidden": hidden}
 
 
 def build_from_config(config, *, rng):
     """Rebuild a VAE from the `config` dict that `build_model` records (and checkpoints store)."""
+    if config.get("model") == "mlp2":
+        return build_mlp2(config, rng)
     if config["latent"] < 1 or any(h < 1 for h in config["hidden"]):
         raise MinivaeError(f"latent size and hidden widths must be ≥ 1, got latent {config['latent']}, "
                            f"hidden {config['hidden']}")
@@ -93,17 +121,34 @@ def build_from_config(config, *, rng):
     return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config)
 
 
+def dense_stack(widths, n_out, *, activation, rng, dtype):
+    """Dense(widths[0]→widths[1]) f, …, Dense(widths[-1]→n_out) with no activation on the last layer."""
+    return Sequential([*(Dense(a, b, activation, rng=rng, dtype=dtype) for a, b in zip(widths, widths[1:])),
+                       Dense(widths[-1], n_out, rng=rng, dtype=dtype)])
+
+
 def build_mlp(config, k, rng, dtype):
     """Encoder, decoder and encoder input shape (D,) of the mlp model (module docstring)."""
     C, H, W = config["image_shape"]
-    D, Z, act = C * H * W, config["latent"], config["activation"]
-    widths = [D, *config["hidden"]]
-    encoder = Sequential([*(Dense(a, b, act, rng=rng, dtype=dtype) for a, b in zip(widths, widths[1:])),
-                          Dense(widths[-1], 2 * Z, rng=rng, dtype=dtype)])
-    back = [Z, *config["hidden"][::-1]]
-    decoder = Sequential([*(Dense(a, b, act, rng=rng, dtype=dtype) for a, b in zip(back, back[1:])),
-                          Dense(back[-1], k * D, rng=rng, dtype=dtype)])
+    D, Z, kw = C * H * W, config["latent"], {"activation": config["activation"], "rng": rng, "dtype": dtype}
+    encoder = dense_stack([D, *config["hidden"]], 2 * Z, **kw)
+    decoder = dense_stack([Z, *config["hidden"][::-1]], k * D, **kw)
     return encoder, decoder, (D,)
+
+
+def build_mlp2(config, rng):
+    """The two-stochastic-layer TwoLayerVAE of `config` (module docstring, hvae.py)."""
+    sizes = two_layer_sizes(config["latent"], config["hidden"])
+    (Z1, Z2), (H1, H2) = sizes["latent"], sizes["hidden"]
+    if min(Z1, Z2, *H1, *H2) < 1:
+        raise MinivaeError(f"latent sizes and hidden widths must be ≥ 1, got latent {[Z1, Z2]}, hidden {[H1, H2]}")
+    lik = get_likelihood(config["likelihood"], **config.get("likelihood_options", {}))
+    C, H, W = config["image_shape"]
+    D, kw = C * H * W, {"activation": config["activation"], "rng": rng, "dtype": np.dtype(config["dtype"])}
+    networks = {"encoder1": dense_stack([D, *H1], 2 * Z1, **kw), "encoder2": dense_stack([Z1, *H2], 2 * Z2, **kw),
+                "decoder2": dense_stack([Z2, *H2[::-1]], 2 * Z1, **kw),
+                "decoder1": dense_stack([Z1, *H1[::-1]], lik.outputs_per_value * D, **kw)}
+    return TwoLayerVAE(networks, lik, (Z1, Z2), config["image_shape"], config)
 
 
 def conv_image_shape(config, factor):

@@ -14,7 +14,7 @@ Free bits (Kingma et al. 2016, the IAF paper): every latent dimension j keeps λ
 Whatever the objective, `loss_and_grads` also returns the true negative ELBO per example (β = 1, no floor): the
 training log shows it beside the surrogate, and the test loss (train.evaluate_elbo) is always the true −ELBO.
 
-Each objective: `noise(rng, B, Z, dtype)` draws its ε ((B, Z), or (B, K, Z) for iwae) and
+Each objective: `noise(rng, B, Z, dtype)` draws its ε ((B, Z), or (B, K, Z) for iwae; Z = the model's noise_size) and
 `loss_and_grads(vae, x, eps, epochs_done)` -> (ElboTerms of the true −ELBO, surrogate L (float), gradients).
 
 Data parallel (distributed.py): with `share`, x and ε are rows `share.rows` of a global batch of B = `share.total`
@@ -27,6 +27,7 @@ import numpy as np
 
 from .elbo import ElboTerms
 from .errors import MinivaeError
+from .hvae import TwoLayerVAE, hvae_iwae_backward, hvae_iwae_forward
 from .iwae import iwae_backward, iwae_forward
 
 OBJECTIVES = ("elbo", "iwae")
@@ -70,6 +71,11 @@ class ElboObjective:
         return terms, float(value), vae.backward(dkl)
 
 
+def iwae_pair(vae):
+    """The K-sample bound's (forward, backward) for vae's model: one stochastic layer (iwae.py) or two (hvae.py)."""
+    return (hvae_iwae_forward, hvae_iwae_backward) if isinstance(vae, TwoLayerVAE) else (iwae_forward, iwae_backward)
+
+
 class IwaeObjective:
     """The importance-weighted bound with K samples per example (iwae.py); K = 1 is the ELBO with a sampled KL."""
 
@@ -83,8 +89,9 @@ class IwaeObjective:
 
     def loss_and_grads(self, vae, x, eps, epochs_done=math.inf, share=None):
         B = x.shape[0] if share is None else share.total
-        terms, cache = iwae_forward(vae, x, eps)
-        grads = iwae_backward(vae, cache, B)
+        forward, backward = iwae_pair(vae)
+        terms, cache = forward(vae, x, eps)
+        grads = backward(vae, cache, B)
         return ElboTerms(terms.recon + terms.kl, terms.recon, terms.kl), float(-np.sum(terms.bound) / B), grads
 
 

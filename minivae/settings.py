@@ -72,6 +72,24 @@ def widths(v):
     return tuple(int(w) for w in v)
 
 
+def latent_sizes(v):
+    """A latent size Z, or mlp2's two (Z₁, Z₂)."""
+    if is_int(v):
+        return positive_int(v)
+    if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(is_int(z) and z >= 1 for z in v)):
+        raise MinivaeError(f"expected a positive integer or two (mlp2), got {v!r}")
+    return tuple(int(z) for z in v)
+
+
+def hidden_sizes(v):
+    """Hidden widths, or mlp2's two lists of them (x↔z₁, z₁↔z₂)."""
+    if isinstance(v, (tuple, list)) and v and all(isinstance(h, (tuple, list)) for h in v):
+        if len(v) != 2:
+            raise MinivaeError(f"expected a list of widths, or two lists (mlp2), got {v!r}")
+        return tuple(widths(h) for h in v)
+    return widths(v)
+
+
 def text(v):
     if not (isinstance(v, str) and v):
         raise MinivaeError(f"expected a name, got {v!r}")
@@ -134,8 +152,10 @@ class TrainSettings:
     batch_size: int = 128
     lr: float = 1e-3
     lr_decay: float = 1.0  # learning rate of epoch e (1-based): lr · lr_decay^(e − 1)
-    latent: int | None = None
-    hidden: tuple | None = None
+    lr_schedule: str = "decay"  # "burda": stage i = 0, 1, … lasts 3^i epochs at lr · 10^(−i/7) (train.learning_rate)
+    adam_eps: float = 1e-8      # Adam's ε (Burda et al. 2016: 1e-4)
+    latent: int | tuple | None = None  # mlp2: (Z₁, Z₂)
+    hidden: tuple | None = None        # mlp2: ((H₁…), (H₂…))
     activation: str | None = None
     seed: int = 0
     binarize: bool = False
@@ -167,6 +187,11 @@ class TrainSettings:
         if self.binarize and self.likelihood != "bernoulli":
             raise MinivaeError(f"binarize resamples pixels to {{0, 1}} and only fits the bernoulli likelihood, "
                                f"not {self.likelihood}")
+        if self.lr_schedule == "burda" and self.lr_decay != 1:
+            raise MinivaeError("lr_schedule burda sets the rate of every epoch; it takes no lr_decay")
+        if self.free_bits and self.model == "mlp2":
+            raise MinivaeError("free bits need a closed-form KL per latent dimension; mlp2's middle layer has only "
+                               "a sampled one")
         self.make_objective()  # MinivaeError for a bad combination of objective, k, beta, warmup and free_bits
         return self
 
@@ -175,7 +200,8 @@ CHECKS = {
     "dataset": one_of("shapes", "mnist", "frey", "folder", "custom"), "data_dir": optional(text), "model": text,
     "likelihood": one_of(*LIKELIHOODS), "likelihood_options": options_dict,
     "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "lr_decay": unit_interval,
-    "latent": optional(positive_int), "hidden": optional(widths), "activation": optional(text),
+    "lr_schedule": one_of("decay", "burda"), "adam_eps": positive_float,
+    "latent": optional(latent_sizes), "hidden": optional(hidden_sizes), "activation": optional(text),
     "seed": non_negative_int, "binarize": boolean, "dtype": one_of("float32", "float64"),
     "n_train": optional(positive_int), "n_test": optional(positive_int), "objective": one_of("elbo", "iwae"),
     "k": optional(positive_int), "beta": positive_float, "warmup": non_negative_float,

@@ -81,7 +81,7 @@ def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False, world=LOCAL
     sums = np.zeros((len(order), 3))
     for i, idx in enumerate(order):
         x = prepare_batch(vae, images[idx], rng, binarize)
-        eps = rng.standard_normal((len(idx), vae.latent)).astype(vae.dtype)
+        eps = rng.standard_normal((len(idx), vae.noise_size)).astype(vae.dtype)
         if mine.start <= i < mine.stop:
             t = vae.forward(x, eps)
             sums[i] = [t.loss.sum(), t.recon.sum(), t.kl.sum()]
@@ -102,6 +102,15 @@ def write_pictures(vae, out, test_images, rng):
     mu, _ = vae.encode(model_scale(vae, test_images[:8]))
     save_grid(out / "reconstructions.png", np.concatenate([data_pictures(vae, test_images[:8]),
                                                            decode_pictures(vae, mu)]), ncol=8, scale=grid_scale(vae))
+
+
+def learning_rate(s, epoch):
+    """The learning rate of epoch e = 1, 2, …: lr · lr_decay^(e − 1), or with lr_schedule "burda" (Burda et al. 2016)
+    lr · 10^(−i/7) in stage i, the 3^i epochs after epoch (3^i − 1)/2; stage 7 ends at epoch 3280 and goes on."""
+    if s.lr_schedule == "burda":
+        stage = next(i for i in range(8) if epoch <= (3 ** (i + 1) - 1) // 2 or i == 7)
+        return s.lr * 10 ** (-stage / 7)
+    return s.lr * s.lr_decay ** (epoch - 1)
 
 
 def as_dataset(data):
@@ -243,7 +252,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
     if s.init_from is not None and resume is None:  # a new run from trained weights, e.g. IWAE after a VAE
         init_path = checkpoint_file(s.init_from)
         load_into(init_path, read_checkpoint(init_path)[0], vae.params, "param/")
-    optimizer = Adam(vae.params, lr=s.lr)
+    optimizer = Adam(vae.params, lr=s.lr, eps=s.adam_eps)
     objective = s.make_objective()
     n_train = len(data.train)
     n_batches = -(-n_train // s.batch_size)
@@ -270,7 +279,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                                       run.checkpoint, pos.epoch, pos.step, signum)
 
         for epoch in range(pos.epoch + 1, s.epochs + 1):
-            optimizer.lr = s.lr * s.lr_decay ** (epoch - 1)
+            optimizer.lr = learning_rate(s, epoch)
             if pos.batch == 0:
                 pos.permutation, pos.totals, pos.seen = rng.permutation(n_train), np.zeros(3), 0
             start, seen_before = time.perf_counter(), pos.seen  # images/s counts this session's images only
@@ -280,7 +289,7 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
             try:
                 for idx in order[pos.batch:]:
                     x = prepare_batch(vae, data.train[idx], rng, s.binarize)
-                    eps = objective.noise(rng, len(idx), vae.latent, vae.dtype)
+                    eps = objective.noise(rng, len(idx), vae.noise_size, vae.dtype)
                     mine = w.share(len(idx))  # every rank draws the whole batch's noise, then takes its rows
                     # terms: the true −ELBO per example (logged); the objective's own value is not
                     terms, _, grads = objective.loss_and_grads(vae, x[mine.rows], eps[mine.rows],

@@ -141,7 +141,7 @@ def test_bad_image_shape_and_mlp_only_options_are_clear_errors():
         build_model("conv64", rng=np.random.default_rng(0), image_shape=(3, 60, 64))
     with pytest.raises(MinivaeError, match="divisible by 4"):
         build_model("conv28", rng=np.random.default_rng(0), image_shape=(1, 30, 28))
-    with pytest.raises(MinivaeError, match="hidden widths apply to the mlp model only"):
+    with pytest.raises(MinivaeError, match="hidden widths apply to the mlp and mlp2 models only"):
         build_model("conv28", rng=np.random.default_rng(0), hidden=(100,))
 
 

@@ -7,7 +7,7 @@ from minivae.errors import MinivaeError
 from minivae.gradcheck import TOLERANCE, objective_checks
 from minivae.iwae import iwae_backward, iwae_forward
 from minivae.models import build_model
-from minivae.objectives import ElboObjective, kl_per_dimension, kl_weight, make_objective
+from minivae.objectives import ElboObjective, iwae_pair, kl_per_dimension, kl_weight, make_objective
 
 CHECKS = [*objective_checks(seed=0),
           *objective_checks(seed=1, image_shape=(1, 3, 4), latent=3, hidden=(5, 4), activation="softplus")]
@@ -66,15 +66,20 @@ def test_iwae_k1_is_the_single_sample_elbo_with_sampled_kl():
     assert np.allclose(-terms.bound, elbo.recon + sampled_kl, rtol=1e-13)
 
 
-def test_iwae_float32_gradients_follow_float64():
-    vae64, x, rng = small(seed=2)
-    vae32 = build_model("mlp", rng=np.random.default_rng(0), dtype=np.float32, **{
-        k: vae64.config[k] for k in ("image_shape", "latent", "hidden", "activation")})
+@pytest.mark.parametrize("model", ["mlp", "mlp2"])
+def test_iwae_float32_gradients_follow_float64(model):
+    """One stochastic layer (iwae.py) and two (hvae.py)."""
+    rng = np.random.default_rng(2)
+    sizes = {"latent": (4, 3), "hidden": ((7, 6), (5,))} if model == "mlp2" else {"latent": 3, "hidden": (7, 6)}
+    vae64, vae32 = (build_model(model, rng=np.random.default_rng(0), dtype=dtype, image_shape=(1, 4, 5),
+                                activation="tanh", **sizes) for dtype in (np.float64, np.float32))
+    x = rng.random((4, 1, 4, 5))
     for name, p in vae64.params.items():
         vae32.params[name][...] = p
-    eps = rng.standard_normal((4, 5, 3))
-    g64 = {k: v.copy() for k, v in iwae_backward(vae64, iwae_forward(vae64, x, eps)[1]).items()}
-    g32 = iwae_backward(vae32, iwae_forward(vae32, x.astype(np.float32), eps.astype(np.float32))[1])
+    forward, backward = iwae_pair(vae64)
+    eps = rng.standard_normal((4, 5, vae64.noise_size))
+    g64 = {k: v.copy() for k, v in backward(vae64, forward(vae64, x, eps)[1]).items()}
+    g32 = backward(vae32, forward(vae32, x.astype(np.float32), eps.astype(np.float32))[1])
     for name, g in g64.items():
         assert g32[name].dtype == np.float32
         assert np.max(np.abs(g32[name] - g)) <= 1e-4 * max(1.0, np.max(np.abs(g))), name
