@@ -1,7 +1,7 @@
 """Model builders: the architectures minivae trains, by name.
 
 mlp   (the PyTorch examples VAE, and Burda et al.'s deeper variant with --hidden 200,200 --latent 50 --activation tanh)
-      encoder  Dense(D→H₁) f, ..., Dense(H_last→2Z)          decoder  Dense(Z→H_last) f, ..., Dense(H₁→k·D)
+      encoder  Dense(D→U₁) f, ..., Dense(U_last→2Z)          decoder  Dense(Z→U_last) f, ..., Dense(U₁→k·D)
 conv28 (MNIST-sized images; any C×H×W with H, W divisible by 4, e.g. Frey's 1×28×20)
       encoder  Conv(C→32) f, Conv(32→64) f, Flatten (64·H/4·W/4 = 3136), Dense(3136→256) f, Dense(256→2Z)
       decoder  Dense(Z→256) f, Dense(256→3136) f, Reshape(64, H/4, W/4), ConvT(64→32) f, ConvT(32→k·C)
@@ -22,8 +22,9 @@ Parameter names are "{encoder|decoder}.{layer index}.{W|b}"; the index counts ev
 import numpy as np
 
 from .elbo import VAE
+from .engines import get_engine
 from .errors import MinivaeError
-from .layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
+from .layers import Flatten, Reshape, Sequential
 from .likelihoods import get_likelihood
 
 DEFAULTS = {
@@ -35,13 +36,15 @@ DEFAULTS = {
 
 
 def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
-                likelihood_options=None, dtype=np.float32):
-    """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS).
+                likelihood_options=None, dtype=np.float32, engine="fast"):
+    """A freshly initialized VAE called `name`, on `engine` ("fast" or "reference", engines.py); unset arguments take
+    the model's defaults (DEFAULTS).
 
     `likelihood_options` are the likelihood's hyperparameters (e.g. {"variance": 0.01} for normal-fixed)."""
     return build_from_config(model_config(name, image_shape=image_shape, latent=latent, hidden=hidden,
                                           activation=activation, likelihood=likelihood,
-                                          likelihood_options=likelihood_options, dtype=dtype), rng=rng)
+                                          likelihood_options=likelihood_options, dtype=dtype), rng=rng,
+                             engine=engine)
 
 
 def model_config(name, *, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
@@ -71,7 +74,7 @@ def describe(config):
     return f"{config['model']} {widths} ({config['likelihood']}, {config['dtype']})"
 
 
-def build_from_config(config, *, rng):
+def build_from_config(config, *, rng, engine="fast"):
     """Rebuild a VAE from the `config` dict that `build_model` records (and checkpoints store)."""
     if config["latent"] < 1 or any(h < 1 for h in config["hidden"]):
         raise MinivaeError(f"latent size and hidden widths must be ≥ 1, got latent {config['latent']}, "
@@ -80,16 +83,18 @@ def build_from_config(config, *, rng):
     if name not in BUILDERS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(BUILDERS)}")
     lik = get_likelihood(config["likelihood"], **config.get("likelihood_options", {}))
-    encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng,
+    engine = get_engine(engine)
+    encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng, engine,
                                                            np.dtype(config["dtype"]))
-    return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config)
+    return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config, engine)
 
 
-def build_mlp(config, k, rng, dtype):
+def build_mlp(config, k, rng, engine, dtype):
     """Encoder, decoder and encoder input shape (D,) of the mlp model (module docstring)."""
     C, H, W = config["image_shape"]
     D, Z, act = C * H * W, config["latent"], config["activation"]
     widths = [D, *config["hidden"]]
+    Dense = engine.Dense
     encoder = Sequential([*(Dense(a, b, act, rng=rng, dtype=dtype) for a, b in zip(widths, widths[1:])),
                           Dense(widths[-1], 2 * Z, rng=rng, dtype=dtype)])
     back = [Z, *config["hidden"][::-1]]
@@ -108,10 +113,11 @@ def conv_image_shape(config, factor):
     return C, H, W
 
 
-def build_conv28(config, k, rng, dtype):
+def build_conv28(config, k, rng, engine, dtype):
     """Encoder, decoder and encoder input shape (C, H, W) of conv28 (module docstring)."""
     C, H, W = conv_image_shape(config, 4)
     Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    Dense, Conv2d, ConvTranspose2d = engine.Dense, engine.Conv2d, engine.ConvTranspose2d
     flat = (64, H // 4, W // 4)
     encoder = Sequential([Conv2d(C, 32, 4, 2, 1, f, **kw), Conv2d(32, 64, 4, 2, 1, f, **kw), Flatten(),
                           Dense(int(np.prod(flat)), 256, f, **kw), Dense(256, 2 * Z, **kw)])
@@ -120,11 +126,12 @@ def build_conv28(config, k, rng, dtype):
     return encoder, decoder, (C, H, W)
 
 
-def build_conv_stack(config, k, rng, dtype, channels, dense):
+def build_conv_stack(config, k, rng, engine, dtype, channels, dense):
     """Encoder, decoder and encoder input shape (C, H, W) of a stack of stride-2 convolutions with `channels`
     (after C), then Dense layers of widths `dense`; the decoder mirrors it (conv64, burgess: module docstring)."""
     C, H, W = conv_image_shape(config, 2 ** len(channels))
     Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    Dense, Conv2d, ConvTranspose2d = engine.Dense, engine.Conv2d, engine.ConvTranspose2d
     flat = (channels[-1], H >> len(channels), W >> len(channels))
     convs, widths = [C, *channels], [int(np.prod(flat)), *dense]
     encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(convs, convs[1:])), Flatten(),
@@ -137,12 +144,12 @@ def build_conv_stack(config, k, rng, dtype, channels, dense):
     return encoder, decoder, (C, H, W)
 
 
-def build_conv64(config, k, rng, dtype):
-    return build_conv_stack(config, k, rng, dtype, (32, 64, 128, 256), ())
+def build_conv64(config, k, rng, engine, dtype):
+    return build_conv_stack(config, k, rng, engine, dtype, (32, 64, 128, 256), ())
 
 
-def build_burgess(config, k, rng, dtype):
-    return build_conv_stack(config, k, rng, dtype, (32, 32, 64, 64), (256, 256))
+def build_burgess(config, k, rng, engine, dtype):
+    return build_conv_stack(config, k, rng, engine, dtype, (32, 32, 64, 64), (256, 256))
 
 
 BUILDERS = {"mlp": build_mlp, "conv28": build_conv28, "conv64": build_conv64, "burgess": build_burgess}

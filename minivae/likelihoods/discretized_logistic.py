@@ -49,6 +49,7 @@ from numba import njit, prange
 
 from ..activations import sigmoid, softplus
 from ..errors import MinivaeError
+from ..logspace import log_softmax, logsumexp
 from .support import LEVELS, Likelihood, check_8bit_grid, level_index
 
 HALF_BIN = 0.5 / (LEVELS - 1)  # δ: half the distance between two levels i/255
@@ -86,18 +87,11 @@ def component_terms(mu, s_out, x):
     return log_p, -inv_scale * (g_b + g_a), -(b * g_b + a * g_a + t * g_t) * (s_out > S_MIN)
 
 
-def log_softmax(z, axis):
-    m = np.max(z, axis=axis, keepdims=True)
-    return z - (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))
-
-
 def discretized_logistic_log_prob(out, x, K):
     """Σ_D LSE_k [log w_k + log P_k(i)].   out: (B, 3K·D), x: (B, D) levels i/255 -> (B,) nats."""
     logits, mu, s = split_params(out, K, x.shape[1])
     log_p, _, _ = component_terms(mu, s, x)
-    joint = log_softmax(logits, 1) + log_p
-    m = np.max(joint, axis=1)
-    return np.sum(m + np.log(np.sum(np.exp(joint - m[:, None]), axis=1)), axis=1)
+    return np.sum(logsumexp(log_softmax(logits, 1) + log_p, axis=1), axis=1)
 
 
 def discretized_logistic_log_prob_backward(out, x, K):
@@ -196,17 +190,12 @@ class DiscretizedLogistic(Likelihood):
     def check_data(self, x):
         check_8bit_grid(self.name, x)
 
-    def log_prob(self, out, x):
-        return discretized_logistic_log_prob(out, x, self.components)
+    log_prob_fn = staticmethod(discretized_logistic_log_prob)
+    log_prob_backward_fn = staticmethod(discretized_logistic_log_prob_backward)
+    nll_kernel = staticmethod(discretized_logistic_nll_kernel)
 
-    def log_prob_backward(self, out, x):
-        return discretized_logistic_log_prob_backward(out, x, self.components)
-
-    def nll_and_grad(self, out, x, scale):
-        nll = np.empty(out.shape[0], dtype=out.dtype)
-        dout = np.empty_like(out)
-        discretized_logistic_nll_kernel(out, x, self.components, scale, nll, dout)
-        return nll, dout
+    def args(self):
+        return (self.components,)
 
     def mean(self, out):
         """E[x] = (1/255) Σ_{i=1}^{255} Σ_k w_k σ(−(i/255 − δ − μ_k)e^{−s_k}), exact for the discretized mixture."""
