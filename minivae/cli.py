@@ -193,7 +193,7 @@ def parser():
     t.add_argument("--variance-floor", type=positive_float,
                    help="normal: the lower bound on σ² (default (1/255)²/12, one 8-bit bin's variance)")
     t.add_argument("--components", type=positive_int,
-                   help="discretized-logistic: mixture components K (default 5)")
+                   help="discretized-logistic: mixture components M (default 5)")
     t.add_argument("--epochs", type=positive_int, help="number of epochs (default 4; with --resume, the run's)")
     t.add_argument("--batch-size", type=positive_int, help="examples per step (default 128)")
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
