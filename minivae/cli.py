@@ -84,7 +84,7 @@ def cmd_sample(args):
 
 
 def cmd_evaluate(args):
-    from .evaluate import evaluate_checkpoint
+    from .evaluation import evaluate_checkpoint
 
     r = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, k=args.k, n_test=args.n_test, rows=args.rows,
                             seed=args.seed, quiet=args.quiet or args.json)
@@ -150,7 +150,7 @@ def cmd_reconstruct(args):
 
 
 def cmd_gradcheck(args):
-    from .gradcheck import TOLERANCE, run_all
+    from .gradchecks import TOLERANCE, run_all
 
     results = run_all()
     if args.json:

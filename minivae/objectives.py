@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .elbo import ElboTerms, elbo_backward, elbo_forward
+from .elbo import ElboTerms
 from .errors import MinivaeError
 from .gaussian import gaussian_kl_per_dimension
 from .iwae import iwae_backward, iwae_forward
@@ -51,10 +51,10 @@ class ElboObjective:
 
     def loss_and_grads(self, vae, x, eps, epochs_done=math.inf, share=None):
         B = x.shape[0] if share is None else share.total
-        terms, cache = elbo_forward(vae, x, eps, B)
+        terms = vae.forward(x, eps, B)                                              # elbo_forward, cached
         beta_t = kl_weight(self.beta, self.warmup, epochs_done)
         if self.free_bits > 0:
-            mu, logvar = cache[:2]
+            mu, logvar = vae.posterior()
             kl_dims = gaussian_kl_per_dimension(mu, logvar).sum(0)                            # Σ_b KL_bj   (Z,)
             kl_dims = (kl_dims if share is None else share.world.sum(kl_dims)) / B   # KL̄_j   (Z,)
             floor = beta_t * np.sum(np.maximum(self.free_bits, kl_dims))
@@ -63,7 +63,7 @@ class ElboObjective:
         else:
             value = np.sum(terms.recon + beta_t * terms.kl) / B
             dkl = np.full(x.shape[0], beta_t / B)                                   # ∂L/∂KL_b   (B,)
-        return terms, float(value), elbo_backward(vae, cache, dkl)
+        return terms, float(value), vae.backward(dkl)                               # elbo_backward
 
 
 class IwaeObjective:
