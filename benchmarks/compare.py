@@ -1,6 +1,6 @@
 """Time one full training step (forward, backward, Adam) of the same VAE in minivae, PyTorch and JAX.
 
-    python benchmarks/compare.py [--threads 2] [--json out.json] [--models mlp,conv28,conv64] [--repeats N]
+    python benchmarks/compare.py [--threads 2] [--json [out.json]] [--models mlp,conv28,conv64] [--repeats N]
 
 What is timed: `step()` on a fixed batch and fixed ε (data loading excluded), from the same starting weights in every
 framework (minivae's, exported through its parameter names). float32 for every model, float64 for mlp too; batch 128
@@ -54,6 +54,12 @@ LAYERS = {
 K = 4
 
 
+def default_json_path():
+    """benchmarks/results/results-<date>-<time>.json, where the results of earlier runs are kept (with an index)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                        time.strftime("results-%Y-%m-%d-%H%M%S.json"))
+
+
 def layer_flops(layer):
     kind, a, b, *rest = layer
     if kind == "dense":
@@ -71,7 +77,9 @@ def flops_per_step(model, batch):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2, help="threads for every framework (default 2)")
-    p.add_argument("--json", metavar="FILE", help="also write the results as a JSON list to FILE")
+    p.add_argument("--json", metavar="FILE", nargs="?", const=default_json_path(),
+                   help="also write the results as a JSON list to FILE (default benchmarks/results/"
+                        "results-<date>-<time>.json)")
     p.add_argument("--models", default="mlp,conv28,conv64", help="comma-separated subset of mlp,conv28,conv64")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help=f"comma-separated subset of {','.join(FRAMEWORKS)} (default all)")
@@ -101,11 +109,12 @@ def set_threads(n):
     """Must run before numpy, numba, torch or jax are imported: they size their thread pools at import."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         os.environ[var] = str(n)
-    # minivae's OpenBLAS settings (thread timeout; AVX2 kernels on Zen 4: minivae/__init__.py) must be in the
+    # minivae's OpenBLAS settings (thread timeout; AVX2 kernels on Zen 4: minivae/runtime.py) must be in the
     # environment before numpy loads OpenBLAS, and the workers load numpy while unpickling their arguments, before
-    # they import minivae. Importing it here puts them in this process's environment, which the workers inherit.
+    # they import minivae. Configuring here puts them in this process's environment, which the workers inherit.
     # Only numpy's OpenBLAS reads them: PyTorch's BLAS is MKL and JAX's is XLA's own.
-    import minivae  # noqa: F401
+    import minivae.runtime
+    minivae.runtime.configure()
     flags = os.environ.get("XLA_FLAGS", "")
     if n == 1:  # the classic single-thread recipe; older jaxlibs honour it, newer ones ignore it
         flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
@@ -120,6 +129,8 @@ def set_threads(n):
 # --- the three steppers: each `make_*` returns step() -> mean loss (a float), all from the same start ---
 
 def make_minivae(model, dtype, params0, x, eps):
+    import minivae.runtime
+    minivae.runtime.configure()  # Numba's threading layer, in this worker (the OpenBLAS settings came inherited)
     import numpy as np
     from minivae.models import build_model
     from minivae.optim import Adam
@@ -282,7 +293,7 @@ def bench_cell(model, dtype, frameworks, args, notes):
 
     Each framework runs in its own process (multiprocessing, spawn), so that no runtime's thread settings reach
     another's: in one process PyTorch's OpenMP runtime and Numba's are one libgomp, and whichever is loaded first
-    imposes its threads' wait policy on the other (see minivae/__init__.py). The processes inherit the thread
+    imposes its threads' wait policy on the other (see minivae/runtime.py). The processes inherit the thread
     settings and the CPU affinity; only one computes at a time, the others wait on their pipes with idle threads.
     """
     import multiprocessing as mp

@@ -38,15 +38,16 @@ def parse():
 args = parse()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[var] = str(args.threads)
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "16")  # minivae's default; numpy is imported before minivae here
 if args.blas_threads:
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import minivae.runtime  # noqa: E402
+minivae.runtime.configure()  # before numpy loads OpenBLAS
 
 import numpy as np  # noqa: E402  (after the thread settings)
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from minivae.layers import Conv2d, ConvTranspose2d  # noqa: E402
-from minivae.layers.conv2d import image_chunks  # noqa: E402
+from minivae.layers import FastConv2d, FastConvTranspose2d  # noqa: E402
+from minivae.layers.fast_layers import image_chunks  # noqa: E402
 from minivae.layers.workers import for_each_worker, worker_count  # noqa: E402
 from minivae.models import build_model  # noqa: E402
 from minivae.optim import Adam  # noqa: E402
@@ -117,7 +118,7 @@ def conv_gemms(layer, need_dx):
     """The GEMMs this conv layer ran in its last step, replayed as the layer runs them: chunk by chunk of images
     (`image_chunks`), the chunks shared between the workers with BLAS single-threaded (`for_each_worker`). Returns
     a closure that runs them all once, and their FLOPs."""
-    conv = isinstance(layer, Conv2d)
+    conv = isinstance(layer, FastConv2d)
     W_m = layer.W_m                                              # Conv2d (O, K); ConvTranspose2d (C_in, K)
     B, P = (layer.y.shape[0], layer.y.shape[1]) if conv else (layer.y.shape[0], layer.X.shape[0] // layer.y.shape[0])
     A, K = W_m.shape
@@ -166,7 +167,7 @@ def profile(name, vae, step, repeats, peak):
                 continue
             f, b = (1e3 * float(np.median(table[label][k])) for k in ("fwd", "bwd"))
             row = f"{label:28s} {f:7.2f} {b:7.2f}"
-            if isinstance(layer, (Conv2d, ConvTranspose2d)):
+            if isinstance(layer, (FastConv2d, FastConvTranspose2d)):
                 gemms, flops = conv_gemms(layer, need_dx=not (part == "encoder" and i == 0))
                 g = min(median_ms(gemms, 3) for _ in range(2))
                 row += f" {g:8.2f} {100 * g / (f + b):6.0f}% {flops / g / 1e6:9.0f}"

@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import minivae  # noqa: E402,F401  (process tuning before numpy)
+import minivae.runtime  # noqa: E402
+
+minivae.runtime.configure()  # process tuning before numpy
 import numpy as np  # noqa: E402
 
 from minivae.distributed import world  # noqa: E402

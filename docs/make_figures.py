@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import minivae
 from minivae.data import load_dataset
-from minivae.evaluate import evaluation_data, float64_twin, importance_sampled_log_likelihood
+from minivae.evaluation import evaluation_data, float64_twin, importance_sampled_log_likelihood
 from minivae.images import save_grid
 from minivae.iwae import gaussian_log_prior, iwae_forward, log_mean_exp, log_mean_exp_stderr
 from minivae.pictures import decode_pictures

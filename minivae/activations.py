@@ -121,10 +121,8 @@ def bias_act_forward_kernel(z, b, code):
     """In place: z[n, s, c] <- f(z[n, s, c] + b[c]).   z: (N, S, C) channels last, b: (C,).
 
     A dense layer's (B, O) is (B, 1, O); a convolution's NHWC output is (B, H·W, C). Serial, with the channels of a
-    row in the inner loop (contiguous, so it vectorizes: 128×784 values in 6 µs); nogil, so that the convolutions'
-    workers (layers/workers.py) run it on their own images at the same time. A version parallel over the examples
-    took 48 µs for 128×400 values, where this one takes 3: waking Numba's sleeping threads costs more than the
-    work for every layer here (they break even at 1.6·10⁶ values, the default run's 128×12288 output layer).
+    row in the inner loop (contiguous, so it vectorizes), because waking Numba's threads costs more than this work
+    for every layer here; nogil, so that the convolutions' workers (layers/workers.py) run it at the same time.
     """
     N, S, C = z.shape
     for n in range(N):
@@ -138,9 +136,8 @@ def bias_act_forward_kernel(z, b, code):
 def bias_act_backward_kernel(dy, y, code):
     """In place: dy[n, s, c] <- dz = dy · f'(z), written from y.   dy, y: (N, S, C) channels last. Serial, nogil.
 
-    The bias gradient db = Σ_{n, s} dz is `bias_grad(dz)`, a separate pass: accumulating it here, in per-thread
-    partial sums, made the parallel version 100× slower (18 ms instead of 0.05 ms for a 128×400 dense layer,
-    Numba 0.68). For the identity f'(z) = 1: dz = dy already, and the pass is skipped (the output layers).
+    The bias gradient db = Σ_{n, s} dz is `bias_grad(dz)`, a separate pass on BLAS, far faster than per-thread
+    partial sums here. For the identity f'(z) = 1: dz = dy already, and the pass is skipped (the output layers).
     """
     if code == 0:
         return
@@ -155,9 +152,8 @@ def bias_act_backward_kernel(dy, y, code):
 def bias_grad(dz):
     """dL/db = Σ over every axis but the last of dz (..., C) -> (C,).
 
-    For C-contiguous rows this is the GEMV 1ᵀ dz on BLAS, 7-60× faster here than np.sum(axis=0) (which adds one
-    short row at a time: 1.08 ms vs 0.15 ms for 65536×32); a strided view (NCHW storage) goes to np.sum, which
-    walks it in memory order.
+    For C-contiguous rows this is the GEMV 1ᵀ dz on BLAS, much faster than np.sum(axis=0), which adds one short row
+    at a time; a strided view (NCHW storage) goes to np.sum, which walks it in memory order.
     """
     if dz.flags.c_contiguous:
         rows = dz.reshape(-1, dz.shape[-1])

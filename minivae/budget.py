@@ -13,7 +13,7 @@ Available memory is the smaller of
                  layer outputs for one example (conv layers also their im2col columns), kept for the backward pass,
                  its gradient, and a temporary
     decoding     n rows through the decoder, its outputs and the pictures (float64) and PNG canvas they become
-    evaluation   the float64 twin of the model, `rows` rows of K-sample passes (evaluate.py's docstring: 3Z + ΣH + 3kD
+    evaluation   the float64 twin of the model, `rows` rows of K-sample passes (evaluation.py's docstring: 3Z + ΣH + 3kD
                  float64 values a row for the MLP, every decoder layer's output for a conv model; 1.5× for the
                  previous pass still alive), and the test set in float64
 
@@ -143,7 +143,7 @@ def decoding_bytes(config, n):
 
 
 def evaluation_bytes(config, rows, n_images):
-    """The float64 twin, `rows` K-sample rows (evaluate.py) and `n_images` test images in float64."""
+    """The float64 twin, `rows` K-sample rows (evaluation.py) and `n_images` test images in float64."""
     C, H, W = config["image_shape"]
     D, k = C * H * W, outputs_per_value(config)
     _, decoder = layer_sizes(config, k)

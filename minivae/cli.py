@@ -13,6 +13,8 @@
 
 Every error a user can cause is printed as one line ("minivae: error: ...") with exit status 2, no traceback.
 A run stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP checkpoints its last step and exits with 128 + the signal number.
+The `minivae` command enters through minivae.__main__.main, which tunes the process (minivae.runtime.configure) before
+this module loads numpy.
 """
 import argparse
 import json
@@ -78,7 +80,7 @@ def cmd_train(args):
                  latent=args.latent, hidden=args.hidden, activation=args.activation, seed=args.seed,
                  binarize=args.binarize, dtype=args.dtype, n_train=args.n_train, n_test=args.n_test,
                  channels=args.channels, image_size=args.image_size, test_fraction=args.test_fraction,
-                 cache_dir=args.cache_dir)
+                 cache_dir=args.cache_dir, engine=args.engine)
     # Every train flag defaults to None: only the flags given on the command line reach train, which takes its
     # defaults for a new run and refuses, when resuming, any that would change the run's stored settings.
     given = {name: value for name, value in given.items() if value is not None}
@@ -95,7 +97,7 @@ def cmd_sample(args):
 
 
 def cmd_evaluate(args):
-    from .evaluate import evaluate_checkpoint
+    from .evaluation import evaluate_checkpoint
 
     r = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, k=args.k, n_test=args.n_test, rows=args.rows,
                             seed=args.seed, quiet=args.quiet or args.json)
@@ -162,7 +164,7 @@ def cmd_reconstruct(args):
 
 
 def cmd_gradcheck(args):
-    from .gradcheck import TOLERANCE, run_all
+    from .gradchecks import TOLERANCE, run_all
 
     results = run_all()
     if args.json:
@@ -206,7 +208,7 @@ def parser():
     t.add_argument("--variance-floor", type=positive_float,
                    help="normal: the lower bound on σ² (default (1/255)²/12, one 8-bit bin's variance)")
     t.add_argument("--components", type=positive_int,
-                   help="discretized-logistic: mixture components K (default 5)")
+                   help="discretized-logistic: mixture components M (default 5)")
     t.add_argument("--epochs", type=positive_int, help="number of epochs (default 4; with --resume, the run's)")
     t.add_argument("--batch-size", type=positive_int, help="examples per step (default 128)")
     t.add_argument("--lr", type=positive_float, help="Adam learning rate (default 1e-3)")
@@ -239,6 +241,9 @@ def parser():
     t.add_argument("--init-from", metavar="RUN",
                    help="start from the parameters of RUN (a run directory or checkpoint.npz of the same model) with "
                         "a fresh optimizer, as a new run: e.g. --objective iwae after a VAE")
+    t.add_argument("--engine", choices=("fast", "reference"),
+                   help="fast: the Numba kernels (default); reference: every step through the plain NumPy "
+                        "functions that read like the math (same numbers, 2-3x slower)")
     t.add_argument("--out", help="output directory (default runs/<dataset>-<model>)")
     t.add_argument("--quiet", action="store_true", help="print nothing but errors (no progress bar)")
     t.add_argument("--force", action="store_true",

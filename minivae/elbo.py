@@ -21,13 +21,16 @@ Backward, each line the derivative of one line above, with ∂L/∂loss_b = 1/B:
     ∂L/∂z = decoder.backward(∂L/∂out)                                 (B, Z)
     ∂L/∂μ = ∂L/∂z + μ/B,   ∂L/∂logvar = ∂L/∂z · ½σε + ½(σ² − 1)/B     (B, Z) each
     encoder.backward([∂L/∂μ, ∂L/∂logvar])                             parameter gradients
+
+`elbo_forward(vae, x, eps) -> (terms, cache)` and `elbo_backward(vae, cache, dkl)` are those two columns; the
+model's engine (engines.py) decides whether the sampler, KL and likelihood run as the NumPy reference or the fused
+Numba kernels. `VAE.forward` / `VAE.backward` keep the cache between the two for callers that do one step at a time.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from .flat import pack
-from .gaussian import sample_kl_backward_kernel, sample_kl_kernel
 
 
 @dataclass
@@ -38,16 +41,46 @@ class ElboTerms:
     kl: np.ndarray
 
 
+def elbo_forward(vae, x, eps, total=None):
+    """Negative ELBO per example for data x (B, ...) and noise ε (B, Z) -> (ElboTerms, cache for `elbo_backward`).
+
+    `total`: the batch the mean L runs over, when x is one share of it (distributed.py); default B."""
+    B = x.shape[0]
+    total = total or B
+    mu, logvar = vae.encode(x)                                            # (B, Z) each
+    z, kl = vae.engine.sample_and_kl(mu, logvar, eps)                     # (B, Z), (B,)
+    out = vae.decoder.forward(z)                                          # (B, k·D) or (B, k·C, H, W)
+    recon, dout = vae.engine.nll_and_grad(vae.likelihood, out.reshape(B, -1), x.reshape(B, -1), 1.0 / total)
+    return ElboTerms(recon + kl, recon, kl), (mu, logvar, eps, out.shape, dout, total)
+
+
+def elbo_backward(vae, cache, dkl=None):
+    """Gradients of L = mean_b(recon_b) + Σ dkl·KL w.r.t. every parameter (dict, same names as `vae.params`).
+
+    dkl = ∂L/∂KL: None for the ELBO (1/B for every example; 1/total for a share); (B,) weights each example's KL
+    (β/B for a β-VAE); (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar)
+    (free bits, objectives.py).
+    """
+    mu, logvar, eps, out_shape, dout, total = cache
+    B = mu.shape[0]
+    dz = vae.decoder.backward(dout.reshape(out_shape))                   # ∂L/∂z   (B, Z)
+    dkl = np.full(B, 1.0 / total, dtype=mu.dtype) if dkl is None else np.asarray(dkl, dtype=mu.dtype)
+    dmu, dlogvar = vae.engine.sample_and_kl_backward(dz, dkl, mu, logvar, eps)
+    vae.encoder.backward(np.concatenate([dmu, dlogvar], axis=1), need_dx=False)
+    return vae.grads
+
+
 class VAE:
     """Encoder, latent Gaussian, decoder and likelihood; parameters named "encoder.*" and "decoder.*".
 
     `image_shape` is the data's (C, H, W); the encoder receives x reshaped to `encoder_input_shape` (flat for an MLP,
-    (C, H, W) for a convolutional encoder). `config` holds the arguments that rebuild the model (checkpoints).
+    (C, H, W) for a convolutional encoder). `config` holds the arguments that rebuild the model (checkpoints);
+    `engine` (engines.py) the implementation its layers were built with, used by the sampler and likelihood too.
     All parameters live in one flat buffer, all gradients in another (flat.py), so that the optimizer makes one pass.
     """
 
-    def __init__(self, encoder, decoder, likelihood, latent, image_shape, encoder_input_shape, config):
-        self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+    def __init__(self, encoder, decoder, likelihood, latent, image_shape, encoder_input_shape, config, engine):
+        self.encoder, self.decoder, self.likelihood, self.engine = encoder, decoder, likelihood, engine
         layers = [*encoder.layers, *decoder.layers]
         pack([layer.params for layer in layers])
         pack([layer.grads for layer in layers])
@@ -77,42 +110,17 @@ class VAE:
     def decode(self, z):
         """The likelihood's parameters for each example, (B, k·D) (a conv decoder's (B, k·C, H, W) flattened)."""
         out = self.decoder.forward(z)
-        self._out_shape = out.shape
         return out.reshape(out.shape[0], -1)
 
     def forward(self, x, eps, total=None):
-        """Negative ELBO per example for data x (B, ...) and noise ε (B, Z); keeps what `backward` needs.
-
-        `total`: the batch the mean L runs over, when x is one share of it (distributed.py); default B."""
-        B = x.shape[0]
-        mu, logvar = self.encode(x)
-        z, kl, em = np.empty_like(mu), np.empty(B, dtype=mu.dtype), np.expm1(0.5 * logvar)  # em = σ − 1
-        sample_kl_kernel(mu, logvar, eps, em, z, kl)
-        recon, dout = self.likelihood.nll_and_grad(self.decode(z), x.reshape(B, -1), 1.0 / (total or B))
-        self._cache = (mu, logvar, eps, em, dout, total or B)
-        return ElboTerms(recon + kl, recon, kl)
+        """`elbo_forward`, keeping its cache for `backward`."""
+        terms, self._cache = elbo_forward(self, x, eps, total)
+        return terms
 
     def posterior(self):
         """μ, logvar of q(z|x) from the last `forward`, each (B, Z)."""
         return self._cache[0], self._cache[1]
 
     def backward(self, dkl=None):
-        """Gradients of L = mean_b(recon_b) + Σ dkl·KL w.r.t. every parameter (dict, same names as `params`).
-
-        dkl = ∂L/∂KL: None for the ELBO (1/B for every example; 1/total for a share); (B,) weights each example's KL
-        (β/B for a β-VAE); (B, Z) weights each example's and latent dimension's KL_bj = ½(μ² + σ² − 1 − logvar)
-        (free bits, objectives.py): then ∂L/∂μ gains dkl·μ and ∂L/∂logvar gains dkl·½(σ² − 1), as in
-        gaussian_kl_backward.
-        """
-        mu, logvar, eps, em, dout, total = self._cache
-        B = mu.shape[0]
-        dz = self.decoder.backward(dout.reshape(self._out_shape))
-        dh = np.empty((B, 2 * self.latent), dtype=mu.dtype)
-        per_example = np.full(B, 1.0 / total) if dkl is None else np.zeros(B) if np.ndim(dkl) == 2 else dkl
-        sample_kl_backward_kernel(dz, np.asarray(per_example, dtype=mu.dtype), mu, em, eps,
-                                  dh[:, :self.latent], dh[:, self.latent:])
-        if np.ndim(dkl) == 2:
-            dh[:, :self.latent] += dkl * mu
-            dh[:, self.latent:] += dkl * 0.5 * np.expm1(logvar)
-        self.encoder.backward(dh, need_dx=False)
-        return self.grads
+        """`elbo_backward` of the last `forward`."""
+        return elbo_backward(self, self._cache, dkl)

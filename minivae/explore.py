@@ -26,6 +26,7 @@ from .data.decode import center_box
 from .data.shapes import FACTOR_KINDS, scored_factors
 from .errors import MinivaeError
 from .factors import carried_factors
+from .gaussian import gaussian_kl_per_dimension
 from .images import picture_format, save_grid
 from .pictures import check_images_fit, data_pictures, decode_pictures, draw_pictures, grid_scale, model_scale
 from .rundir import checkpoint_file
@@ -110,20 +111,14 @@ def interpolate(checkpoint, out="interpolate.png", *, data_dir=None, rows=6, ste
     return write(out, grid.reshape(rows * (steps + 2), *vae.image_shape), steps + 2, vae)
 
 
-def kl_per_dimension(vae, images, batch_size=500):
+def mean_kl_per_dimension(vae, images, batch_size=500):
     """Average over images of KL(q(z_d|x) ‖ N(0, 1)) for each latent dimension d -> (Z,) nats.
     A dimension the encoder ignores (posterior = prior) has KL ≈ 0."""
     total = np.zeros(vae.latent)
     for i in range(0, len(images), batch_size):
         mu, logvar = vae.encode(model_scale(vae, images[i:i + batch_size]))
-        total += gaussian_kl_per_dim(mu, logvar).sum(0)
+        total += gaussian_kl_per_dimension(mu.astype(np.float64), logvar.astype(np.float64)).sum(0)
     return total / len(images)
-
-
-def gaussian_kl_per_dim(mu, logvar):
-    """½ (μ² + exp(logvar) − 1 − logvar), elementwise (B, Z): gaussian_kl before its sum over Z."""
-    mu, logvar = np.asarray(mu, dtype=np.float64), np.asarray(logvar, dtype=np.float64)
-    return 0.5 * (mu * mu + np.exp(logvar) - 1.0 - logvar)
 
 
 def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0, steps=11, dims=None):
@@ -144,7 +139,7 @@ def traverse(checkpoint, out="traverse.png", *, data_dir=None, index=0, span=3.0
     images = data.test
     if not 0 <= index < len(images):
         raise MinivaeError(f"image index {index} is outside the {len(images)} test images")
-    kl = kl_per_dimension(vae, images[:500])
+    kl = mean_kl_per_dimension(vae, images[:500])
     order = np.argsort(-kl, kind="stable")[:dims or vae.latent]
     mu = encode_mean(vae, images[index:index + 1])[0]
     offsets = np.linspace(-span, span, steps)

@@ -1,9 +1,8 @@
 """Many arrays in one buffer: a model's parameters (and its gradients, and Adam's moments) stored back to back.
 
 An elementwise pass over every parameter (the optimizer's update) then runs as one kernel call over one contiguous
-array instead of one call per tensor: each parallel Numba call costs a thread wake-up (about 2-25 µs with OpenMP,
-90 µs with Numba's workqueue layer), and one long loop vectorizes and splits across threads better than many short
-ones. The arrays keep their shapes and names; they are views of the buffer, so code that writes them in place
+array instead of one call per tensor: each parallel Numba call costs a thread wake-up, and one long loop vectorizes
+and splits across threads better than many short ones. The arrays keep their shapes and names; they are views of the buffer, so code that writes them in place
 (`out=`, `a[...] = ...`) is unaffected. Code must never rebind them (`layer.params["W"] = new_array`).
 """
 import numpy as np

@@ -37,7 +37,8 @@ from .errors import MinivaeError
 from .flat import pack
 from .gaussian import (gaussian_kl, gaussian_kl_backward, gaussian_log_density, gaussian_log_density_backward,
                        reparameterize, reparameterize_backward)
-from .iwae import IwaeTerms, log_mean_exp, normalized_weights
+from .iwae import IwaeTerms, normalized_weights
+from .logspace import log_mean_exp
 
 NETWORKS = ("encoder1", "encoder2", "decoder2", "decoder1")
 
@@ -78,7 +79,7 @@ def stacked_forward(model, x, eps, analytic_top):
     z2 = reparameterize(mu2, logvar2, eps2)                                      # (N, Z₂)
     mu1_prior, logvar1_prior = split_gaussian(model.decoder2.forward(z2), Z1)
     out = model.decoder1.forward(rows1)
-    recon, dout = model.likelihood.nll_and_grad(out, np.repeat(x.reshape(B, -1), K, axis=0), 1.0)
+    recon, dout = model.engine.nll_and_grad(model.likelihood, out, np.repeat(x.reshape(B, -1), K, axis=0), 1.0)
     if analytic_top:
         top = gaussian_kl(mu2, logvar2)
     else:
@@ -144,14 +145,14 @@ class TwoLayerVAE:
     ε per sample, `forward`/`backward` the ELBO with the top KL in closed form.
     """
 
-    def __init__(self, networks, likelihood, latents, image_shape, config):
+    def __init__(self, networks, likelihood, latents, image_shape, config, engine):
         self.encoder1, self.encoder2, self.decoder2, self.decoder1 = (networks[n] for n in NETWORKS)
         layers = [layer for n in NETWORKS for layer in networks[n].layers]
         pack([layer.params for layer in layers])
         pack([layer.grads for layer in layers])
         self.likelihood, self.latents = likelihood, tuple(latents)
         self.latent, self.noise_size = self.latents[1], sum(self.latents)
-        self.image_shape, self.config = tuple(image_shape), config
+        self.image_shape, self.config, self.engine = tuple(image_shape), config, engine
 
     def networks(self):
         return {n: getattr(self, n) for n in NETWORKS}

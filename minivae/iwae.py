@@ -24,14 +24,15 @@ g_bk = w̃_bk / B = ∂L/∂(−log w_bk):
                                                                  gives ∂(log q)/∂logvar = −½, and Σ_k g_bk = 1/B)
 The B·K samples go through the decoder as one stacked batch of rows ordered b·K + k.
 
-`log_importance_weights`, `log_mean_exp` and `normalized_weights` are the shared math; evaluate.py uses the first two
-for the K = 5000 log-likelihood estimate.
+`log_importance_weights` and `normalized_weights` are the shared math; evaluation.py uses the first, with
+logspace.log_mean_exp, for the K = 5000 log-likelihood estimate.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
 from .gaussian import LOG_2PI, reparameterize
+from .logspace import log_mean_exp
 
 
 def gaussian_log_prior(z):
@@ -47,12 +48,6 @@ def gaussian_log_posterior(eps, logvar):
 def log_importance_weights(log_px_given_z, z, eps, logvar):
     """log w = log p(x|z) + log p(z) − log q(z|x).   log_px_given_z (B, K); z, eps (B, K, Z); logvar (B, 1, Z)."""
     return log_px_given_z + gaussian_log_prior(z) - gaussian_log_posterior(eps, logvar)
-
-
-def log_mean_exp(log_w, axis=-1):
-    """log (1/K) Σ_k exp(log w_k), computed as m + log Σ_k exp(log w_k − m) with m = max_k log w_k (no overflow)."""
-    m = np.max(log_w, axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.mean(np.exp(log_w - m), axis=axis))
 
 
 def log_mean_exp_stderr(log_w, axis=-1):
@@ -89,7 +84,7 @@ def iwae_forward(vae, x, eps):
     z = reparameterize(mu[:, None, :], logvar[:, None, :], eps)          # (B, K, Z)
     out = vae.decoder.forward(z.reshape(B * K, Z))                        # (B·K, ...): row b·K + k decodes z_bk
     x_rows = np.repeat(x.reshape(B, -1), K, axis=0)                       # (B·K, D): row b·K + k holds x_b
-    nll, dnll = vae.likelihood.nll_and_grad(out.reshape(B * K, -1), x_rows, 1.0)
+    nll, dnll = vae.engine.nll_and_grad(vae.likelihood, out.reshape(B * K, -1), x_rows, 1.0)
     nll = nll.reshape(B, K)
     log_w = log_importance_weights(-nll, z, eps, logvar[:, None, :])      # (B, K)
     terms = IwaeTerms(log_mean_exp(log_w), nll.mean(1), (-nll - log_w).mean(1))  # −log w − nll = log q − log p

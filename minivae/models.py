@@ -1,7 +1,7 @@
 """Model builders: the architectures minivae trains, by name.
 
 mlp   (the PyTorch examples VAE, and Burda et al.'s deeper variant with --hidden 200,200 --latent 50 --activation tanh)
-      encoder  Dense(D→H₁) f, ..., Dense(H_last→2Z)          decoder  Dense(Z→H_last) f, ..., Dense(H₁→k·D)
+      encoder  Dense(D→U₁) f, ..., Dense(U_last→2Z)          decoder  Dense(Z→U_last) f, ..., Dense(U₁→k·D)
 conv28 (MNIST-sized images; any C×H×W with H, W divisible by 4, e.g. Frey's 1×28×20)
       encoder  Conv(C→32) f, Conv(32→64) f, Flatten (64·H/4·W/4 = 3136), Dense(3136→256) f, Dense(256→2Z)
       decoder  Dense(Z→256) f, Dense(256→3136) f, Reshape(64, H/4, W/4), ConvT(64→32) f, ConvT(32→k·C)
@@ -32,9 +32,10 @@ the index counts every layer of the Sequential.
 import numpy as np
 
 from .elbo import VAE
+from .engines import get_engine
 from .errors import MinivaeError
 from .hvae import TwoLayerVAE
-from .layers import AppendShared, Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
+from .layers import AppendShared, Flatten, Reshape, Sequential
 from .likelihoods import get_likelihood
 
 DEFAULTS = {
@@ -48,13 +49,15 @@ DEFAULTS = {
 
 
 def build_model(name, *, rng, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
-                likelihood_options=None, dtype=np.float32):
-    """A freshly initialized VAE called `name`; unset arguments take the model's defaults (DEFAULTS).
+                likelihood_options=None, dtype=np.float32, engine="fast"):
+    """A freshly initialized VAE called `name`, on `engine` ("fast" or "reference", engines.py); unset arguments take
+    the model's defaults (DEFAULTS).
 
     `likelihood_options` are the likelihood's hyperparameters (e.g. {"variance": 0.01} for normal-fixed)."""
     return build_from_config(model_config(name, image_shape=image_shape, latent=latent, hidden=hidden,
                                           activation=activation, likelihood=likelihood,
-                                          likelihood_options=likelihood_options, dtype=dtype), rng=rng)
+                                          likelihood_options=likelihood_options, dtype=dtype), rng=rng,
+                             engine=engine)
 
 
 def model_config(name, *, image_shape=None, latent=None, hidden=None, activation=None, likelihood="bernoulli",
@@ -105,10 +108,10 @@ def two_layer_sizes(latent, hidden):
     return {"latent": latent, "hidden": hidden}
 
 
-def build_from_config(config, *, rng):
+def build_from_config(config, *, rng, engine="fast"):
     """Rebuild a VAE from the `config` dict that `build_model` records (and checkpoints store)."""
     if config.get("model") == "mlp2":
-        return build_mlp2(config, rng)
+        return build_mlp2(config, rng, get_engine(engine))
     if config["latent"] < 1 or any(h < 1 for h in config["hidden"]):
         raise MinivaeError(f"latent size and hidden widths must be ≥ 1, got latent {config['latent']}, "
                            f"hidden {config['hidden']}")
@@ -116,27 +119,30 @@ def build_from_config(config, *, rng):
     if name not in BUILDERS:
         raise MinivaeError(f"unknown model {name!r}; expected one of {', '.join(BUILDERS)}")
     lik = get_likelihood(config["likelihood"], **config.get("likelihood_options", {}))
-    encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng,
+    engine = get_engine(engine)
+    encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng, engine,
                                                            np.dtype(config["dtype"]))
-    return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config)
+    return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config, engine)
 
 
-def dense_stack(widths, n_out, *, activation, rng, dtype):
+def dense_stack(widths, n_out, *, engine, activation, rng, dtype):
     """Dense(widths[0]→widths[1]) f, …, Dense(widths[-1]→n_out) with no activation on the last layer."""
+    Dense = engine.Dense
     return Sequential([*(Dense(a, b, activation, rng=rng, dtype=dtype) for a, b in zip(widths, widths[1:])),
                        Dense(widths[-1], n_out, rng=rng, dtype=dtype)])
 
 
-def build_mlp(config, k, rng, dtype):
+def build_mlp(config, k, rng, engine, dtype):
     """Encoder, decoder and encoder input shape (D,) of the mlp model (module docstring)."""
     C, H, W = config["image_shape"]
-    D, Z, kw = C * H * W, config["latent"], {"activation": config["activation"], "rng": rng, "dtype": dtype}
+    D, Z = C * H * W, config["latent"]
+    kw = {"engine": engine, "activation": config["activation"], "rng": rng, "dtype": dtype}
     encoder = dense_stack([D, *config["hidden"]], 2 * Z, **kw)
     decoder = dense_stack([Z, *config["hidden"][::-1]], k * D, **kw)
     return encoder, decoder, (D,)
 
 
-def build_mlp2(config, rng):
+def build_mlp2(config, rng, engine):
     """The two-stochastic-layer TwoLayerVAE of `config` (module docstring, hvae.py)."""
     sizes = two_layer_sizes(config["latent"], config["hidden"])
     (Z1, Z2), (H1, H2) = sizes["latent"], sizes["hidden"]
@@ -144,11 +150,12 @@ def build_mlp2(config, rng):
         raise MinivaeError(f"latent sizes and hidden widths must be ≥ 1, got latent {[Z1, Z2]}, hidden {[H1, H2]}")
     lik = get_likelihood(config["likelihood"], **config.get("likelihood_options", {}))
     C, H, W = config["image_shape"]
-    D, kw = C * H * W, {"activation": config["activation"], "rng": rng, "dtype": np.dtype(config["dtype"])}
+    D = C * H * W
+    kw = {"engine": engine, "activation": config["activation"], "rng": rng, "dtype": np.dtype(config["dtype"])}
     networks = {"encoder1": dense_stack([D, *H1], 2 * Z1, **kw), "encoder2": dense_stack([Z1, *H2], 2 * Z2, **kw),
                 "decoder2": dense_stack([Z2, *H2[::-1]], 2 * Z1, **kw),
                 "decoder1": dense_stack([Z1, *H1[::-1]], lik.outputs_per_value * D, **kw)}
-    return TwoLayerVAE(networks, lik, (Z1, Z2), config["image_shape"], config)
+    return TwoLayerVAE(networks, lik, (Z1, Z2), config["image_shape"], config, engine)
 
 
 def conv_image_shape(config, factor):
@@ -161,10 +168,11 @@ def conv_image_shape(config, factor):
     return C, H, W
 
 
-def build_conv28(config, k, rng, dtype):
+def build_conv28(config, k, rng, engine, dtype):
     """Encoder, decoder and encoder input shape (C, H, W) of conv28 (module docstring)."""
     C, H, W = conv_image_shape(config, 4)
     Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    Dense, Conv2d, ConvTranspose2d = engine.Dense, engine.Conv2d, engine.ConvTranspose2d
     flat = (64, H // 4, W // 4)
     encoder = Sequential([Conv2d(C, 32, 4, 2, 1, f, **kw), Conv2d(32, 64, 4, 2, 1, f, **kw), Flatten(),
                           Dense(int(np.prod(flat)), 256, f, **kw), Dense(256, 2 * Z, **kw)])
@@ -173,11 +181,12 @@ def build_conv28(config, k, rng, dtype):
     return encoder, decoder, (C, H, W)
 
 
-def build_conv_stack(config, k, rng, dtype, channels, dense):
+def build_conv_stack(config, k, rng, engine, dtype, channels, dense):
     """Encoder, decoder and encoder input shape (C, H, W) of a stack of stride-2 convolutions with `channels`
     (after C), then Dense layers of widths `dense`; the decoder mirrors it (conv64, burgess: module docstring)."""
     C, H, W = conv_image_shape(config, 2 ** len(channels))
     Z, f, kw = config["latent"], config["activation"], {"rng": rng, "dtype": dtype}
+    Dense, Conv2d, ConvTranspose2d = engine.Dense, engine.Conv2d, engine.ConvTranspose2d
     flat = (channels[-1], H >> len(channels), W >> len(channels))
     convs, widths = [C, *channels], [int(np.prod(flat)), *dense]
     encoder = Sequential([*(Conv2d(a, b, 4, 2, 1, f, **kw) for a, b in zip(convs, convs[1:])), Flatten(),
@@ -190,19 +199,20 @@ def build_conv_stack(config, k, rng, dtype, channels, dense):
     return encoder, decoder, (C, H, W)
 
 
-def build_conv64(config, k, rng, dtype):
-    return build_conv_stack(config, k, rng, dtype, (32, 64, 128, 256), ())
+def build_conv64(config, k, rng, engine, dtype):
+    return build_conv_stack(config, k, rng, engine, dtype, (32, 64, 128, 256), ())
 
 
-def build_burgess(config, k, rng, dtype):
-    return build_conv_stack(config, k, rng, dtype, (32, 32, 64, 64), (256, 256))
+def build_burgess(config, k, rng, engine, dtype):
+    return build_conv_stack(config, k, rng, engine, dtype, (32, 32, 64, 64), (256, 256))
 
 
-def build_linear(config, k, rng, dtype):
+def build_linear(config, k, rng, engine, dtype):
     """Encoder, decoder and encoder input shape (D,) of the linear model (module docstring); k = 2 means the normal
     likelihood, whose log-variance becomes one shared parameter."""
     C, H, W = config["image_shape"]
     D, Z, kw = C * H * W, config["latent"], {"rng": rng, "dtype": dtype}
+    Dense = engine.Dense
     encoder = Sequential([Dense(D, 2 * Z, **kw)])
     shared_variance = config["likelihood"] == "normal"
     decoder = Sequential([Dense(Z, D, **kw), AppendShared(D, dtype=dtype)] if shared_variance

@@ -27,15 +27,11 @@ import numpy as np
 
 from .elbo import ElboTerms
 from .errors import MinivaeError
+from .gaussian import gaussian_kl_per_dimension
 from .hvae import TwoLayerVAE, hvae_iwae_backward, hvae_iwae_forward
 from .iwae import iwae_backward, iwae_forward
 
 OBJECTIVES = ("elbo", "iwae")
-
-
-def kl_per_dimension(mu, logvar):
-    """KL_bj = ½ (μ² + exp(logvar) − 1 − logvar): each latent dimension's share of the KL.   (B, Z) -> (B, Z) nats."""
-    return 0.5 * (mu * mu + np.expm1(logvar) - logvar)
 
 
 def kl_weight(beta, warmup, epochs_done):
@@ -56,11 +52,11 @@ class ElboObjective:
 
     def loss_and_grads(self, vae, x, eps, epochs_done=math.inf, share=None):
         B = x.shape[0] if share is None else share.total
-        terms = vae.forward(x, eps, B)
+        terms = vae.forward(x, eps, B)                                              # elbo_forward, cached
         beta_t = kl_weight(self.beta, self.warmup, epochs_done)
         if self.free_bits > 0:
             mu, logvar = vae.posterior()
-            kl_dims = kl_per_dimension(mu, logvar).sum(0)                            # Σ_b KL_bj   (Z,)
+            kl_dims = gaussian_kl_per_dimension(mu, logvar).sum(0)                            # Σ_b KL_bj   (Z,)
             kl_dims = (kl_dims if share is None else share.world.sum(kl_dims)) / B   # KL̄_j   (Z,)
             floor = beta_t * np.sum(np.maximum(self.free_bits, kl_dims))
             value = terms.recon.sum() / B + (floor if share is None or share.rows.start == 0 else 0.0)
@@ -68,7 +64,7 @@ class ElboObjective:
         else:
             value = np.sum(terms.recon + beta_t * terms.kl) / B
             dkl = np.full(x.shape[0], beta_t / B)                                   # ∂L/∂KL_b   (B,)
-        return terms, float(value), vae.backward(dkl)
+        return terms, float(value), vae.backward(dkl)                               # elbo_backward
 
 
 def iwae_pair(vae):

@@ -172,6 +172,7 @@ class TrainSettings:
     image_size: int | None = None      # folder: pictures become image_size × image_size (default 64)
     test_fraction: float | None = None  # folder: share of pictures held out for testing (default 0.1)
     cache_dir: str | None = None       # folder: where the decoded pictures are cached (data/cache.py)
+    engine: str = "fast"     # "reference": every step through the NumPy reference functions (engines.py)
 
     def folder_options(self):
         return {name: getattr(self, name) for name in FOLDER_DEFAULTS}
@@ -207,6 +208,7 @@ CHECKS = {
     "k": optional(positive_int), "beta": positive_float, "warmup": non_negative_float,
     "free_bits": non_negative_float, "init_from": optional(text), "channels": optional(channels),
     "image_size": optional(positive_int), "test_fraction": optional(open_fraction), "cache_dir": optional(text),
+    "engine": one_of("fast", "reference"),
 }
 assert set(CHECKS) == {f.name for f in fields(TrainSettings)}
 

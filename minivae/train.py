@@ -35,7 +35,7 @@ from .distributed import LOCAL, world
 from .errors import MinivaeError
 from .flat import tiled_buffer
 from .images import save_grid
-from .likelihoods import bits_per_dim
+from .likelihoods import bits_per_dim, reports_bits_per_dim
 from .models import build_from_config, describe, model_config
 from .optim import Adam
 from .pictures import check_images_fit, data_pictures, decode_pictures, grid_scale, model_scale
@@ -90,7 +90,7 @@ def evaluate_elbo(vae, images, seed, batch_size=500, binarize=False, world=LOCAL
         total += row
     loss, recon, kl = total / len(images)
     row = {"test_loss": loss, "recon": recon, "kl": kl}
-    if vae.likelihood.discrete and (binarize or vae.likelihood.name != "bernoulli"):
+    if reports_bits_per_dim(vae.likelihood, binarize):
         row["test_bits_per_dim"] = float(bits_per_dim(loss, int(np.prod(vae.image_shape))))
     return row
 
@@ -247,12 +247,12 @@ def train(out=None, *, resume=None, force=False, data=None, progress=None, quiet
                           activation=s.activation, likelihood=s.likelihood, likelihood_options=s.likelihood_options,
                           dtype=np.dtype(s.dtype))
     require(training_bytes(config, s.batch_size), f"training {describe(config)} with batches of {s.batch_size}")
-    vae = build_from_config(config, rng=rng)
+    vae = build_from_config(config, rng=rng, engine=s.engine)
     check_data_fits(vae, data, s.model)
     if s.init_from is not None and resume is None:  # a new run from trained weights, e.g. IWAE after a VAE
         init_path = checkpoint_file(s.init_from)
         load_into(init_path, read_checkpoint(init_path)[0], vae.params, "param/")
-    optimizer = Adam(vae.params, lr=s.lr, eps=s.adam_eps)
+    optimizer = Adam(vae.params, lr=s.lr, eps=s.adam_eps, update=vae.engine.adam_update)
     objective = s.make_objective()
     n_train = len(data.train)
     n_batches = -(-n_train // s.batch_size)

@@ -9,8 +9,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from minivae.errors import MinivaeError
-from minivae.gradcheck import CONV_CONFIGS, TOLERANCE, conv_layer_check
-from minivae.layers import Conv2d, ConvTranspose2d, conv2d
+from minivae.gradchecks import CONV_CONFIGS, TOLERANCE, conv_layer_check
+from minivae.layers import FastConv2d, FastConvTranspose2d, fast_layers
 from minivae.layers.conv2d import conv2d_backward, conv2d_forward
 from minivae.layers.conv_transpose2d import conv_transpose2d_backward, conv_transpose2d_forward
 from minivae.layers.im2col import THIN_ROW, col2im_kernel, col2im_reference, im2col_kernel, im2col_reference
@@ -56,8 +56,8 @@ def test_transposed_convolution_is_the_adjoint_of_the_convolution(B, C, O, k, st
     assume(H >= 1 and W_ >= 1)
     rng = np.random.default_rng(seed)
     x, y = rng.standard_normal((B, C, H, W_)), rng.standard_normal((B, O, Ho, Wo))
-    conv = Conv2d(C, O, k, stride, padding, bias=False, rng=rng, dtype=np.float64)
-    convT = ConvTranspose2d(O, C, k, stride, padding, bias=False, rng=rng, dtype=np.float64)
+    conv = FastConv2d(C, O, k, stride, padding, bias=False, rng=rng, dtype=np.float64)
+    convT = FastConvTranspose2d(O, C, k, stride, padding, bias=False, rng=rng, dtype=np.float64)
     convT.params["W"][...] = conv.params["W"]
     for lhs, rhs in ((np.vdot(conv.forward(x), y), np.vdot(x, convT.forward(y))),
                      (np.vdot(conv2d_forward(x, conv.params["W"], np.zeros(O), stride, padding, "identity"), y),
@@ -107,8 +107,8 @@ def test_im2col_col2im_kernels_match_reference(B, C, O, H, W, k, stride, padding
 
 def assert_layer_matches_reference(kind, B, C, O, H, W, k, stride, padding, seed, dtype, activation, tol):
     rng = np.random.default_rng(seed)
-    cls, fwd, bwd = ((Conv2d, conv2d_forward, conv2d_backward) if kind == "conv" else
-                     (ConvTranspose2d, conv_transpose2d_forward, conv_transpose2d_backward))
+    cls, fwd, bwd = ((FastConv2d, conv2d_forward, conv2d_backward) if kind == "conv" else
+                     (FastConvTranspose2d, conv_transpose2d_forward, conv_transpose2d_backward))
     layer = cls(C, O, k, stride, padding, activation, rng=rng, dtype=dtype)
     x = rng.standard_normal((B, C, H, W)).astype(dtype)
     y = layer.forward(x)
@@ -151,8 +151,8 @@ def test_layers_match_reference_float32(kind, B, C, O, H, W, k, stride, padding,
 def test_layout_of_input_does_not_matter(kind):
     """An NCHW array and the same values stored NHWC give identical outputs and gradients."""
     rng = np.random.default_rng(0)
-    layer = (Conv2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64) if kind == "conv" else
-             ConvTranspose2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64))
+    layer = (FastConv2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64) if kind == "conv" else
+             FastConvTranspose2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64))
     x = rng.standard_normal((2, 3, 6, 6))
     results = []
     for inp in (x, stored_nhwc(x)):
@@ -168,12 +168,12 @@ def test_layout_of_input_does_not_matter(kind):
 @given(B=st.integers(1, 300), rows=st.integers(1, 4096), row_bytes=st.sampled_from([1, 4, 64, 2048, 8192, 2 ** 21]),
        workers=st.integers(1, 8))
 def test_image_chunks_cover_the_batch_in_equal_shares(B, rows, row_bytes, workers):
-    with patch.object(conv2d, "worker_count", lambda: workers):
-        chunks = conv2d.image_chunks(B, rows, row_bytes)
+    with patch.object(fast_layers, "worker_count", lambda: workers):
+        chunks = fast_layers.image_chunks(B, rows, row_bytes)
     sizes = [s.stop - s.start for s in chunks]
     assert [s.start for s in chunks] == list(np.cumsum([0] + sizes[:-1])) and chunks[-1].stop == B, chunks
     assert max(sizes) == sizes[0] <= min(sizes) + 1, f"unequal chunks {sizes}"
-    assert sizes[0] == 1 or sizes[0] * rows * row_bytes <= conv2d.CHUNK_BYTES, f"chunk of {sizes[0]} images too big"
+    assert sizes[0] == 1 or sizes[0] * rows * row_bytes <= fast_layers.CHUNK_BYTES, f"chunk of {sizes[0]} images too big"
     assert len(chunks) % workers == 0 or len(chunks) == B, f"{len(chunks)} chunks for {workers} workers"
 
 
@@ -184,10 +184,10 @@ def test_workers_split_the_batch_reproducibly(kind, monkeypatch):
     bits, and both match the reference."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs NUMBA_NUM_THREADS ≥ 2")
-    monkeypatch.setattr(conv2d, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast_layers, "CHUNK_BYTES", 1)
     rng = np.random.default_rng(0)
-    layer = (Conv2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64) if kind == "conv" else
-             ConvTranspose2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64))
+    layer = (FastConv2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64) if kind == "conv" else
+             FastConvTranspose2d(3, 4, 4, 2, 1, "relu", rng=rng, dtype=np.float64))
     x = rng.standard_normal((7, 3, 6, 6))
     dy = rng.standard_normal(layer.forward(x).shape)
     runs, threads = [], numba.get_num_threads()
@@ -208,7 +208,7 @@ def test_workers_split_the_batch_reproducibly(kind, monkeypatch):
 @pytest.mark.parametrize("kind", KINDS)
 def test_first_layer_skips_input_gradient(kind):
     rng = np.random.default_rng(0)
-    layer = (Conv2d if kind == "conv" else ConvTranspose2d)(2, 3, 3, 1, 1, rng=rng, dtype=np.float64)
+    layer = (FastConv2d if kind == "conv" else FastConvTranspose2d)(2, 3, 3, 1, 1, rng=rng, dtype=np.float64)
     y = layer.forward(rng.standard_normal((1, 2, 4, 4)))
     assert layer.backward(np.ones_like(y), need_dx=False) is None
     assert np.abs(layer.grads["W"]).sum() > 0
@@ -217,18 +217,18 @@ def test_first_layer_skips_input_gradient(kind):
 # ---------------------------------------------------------------- bad shapes, initialization
 
 def test_kernel_larger_than_padded_input_is_a_clear_error():
-    layer = Conv2d(1, 2, 5, 1, 1, rng=np.random.default_rng(0))
+    layer = FastConv2d(1, 2, 5, 1, 1, rng=np.random.default_rng(0))
     with pytest.raises(MinivaeError, match=r"kernel 5×5 is larger than the padded input 4×5"):
         layer.forward(np.zeros((1, 1, 2, 3), np.float32))
 
 
 def test_transposed_convolution_without_output_pixels_is_a_clear_error():
-    layer = ConvTranspose2d(1, 2, 1, 1, 1, rng=np.random.default_rng(0))
+    layer = FastConvTranspose2d(1, 2, 1, 1, 1, rng=np.random.default_rng(0))
     with pytest.raises(MinivaeError, match="no output pixels"):
         layer.forward(np.zeros((1, 1, 2, 2), np.float32))
 
 
-@pytest.mark.parametrize("cls", [Conv2d, ConvTranspose2d])
+@pytest.mark.parametrize("cls", [FastConv2d, FastConvTranspose2d])
 def test_channel_mismatch_is_a_clear_error(cls):
     layer = cls(3, 2, 3, rng=np.random.default_rng(0))
     with pytest.raises(MinivaeError, match=r"shaped \(B, 3, H, W\), got an array of shape \(1, 2, 5, 5\)"):
@@ -239,13 +239,13 @@ def test_channel_mismatch_is_a_clear_error(cls):
 
 def test_bad_hyperparameters_are_a_clear_error():
     with pytest.raises(MinivaeError, match="stride ≥ 1"):
-        Conv2d(1, 1, 3, 0, 0, rng=np.random.default_rng(0)).forward(np.zeros((1, 1, 5, 5)))
+        FastConv2d(1, 1, 3, 0, 0, rng=np.random.default_rng(0)).forward(np.zeros((1, 1, 5, 5)))
 
 
 def test_initialization_and_layouts_like_torch():
     """W, b ~ U(±1/√fan_in): fan_in = in·k·k for Conv2d, out·k·k for ConvTranspose2d (torch reads weight.shape[1])."""
     rng = np.random.default_rng(0)
-    conv, convT = Conv2d(8, 16, 4, rng=rng), ConvTranspose2d(8, 2, 4, rng=rng)
+    conv, convT = FastConv2d(8, 16, 4, rng=rng), FastConvTranspose2d(8, 2, 4, rng=rng)
     assert conv.params["W"].shape == (16, 8, 4, 4) and conv.params["b"].shape == (16,)
     assert convT.params["W"].shape == (8, 2, 4, 4) and convT.params["b"].shape == (2,)
     for layer, fan_in in ((conv, 8 * 16), (convT, 2 * 16)):
@@ -253,7 +253,7 @@ def test_initialization_and_layouts_like_torch():
         for p in layer.params.values():
             assert p.dtype == np.float32 and np.abs(p).max() <= bound
         assert np.abs(layer.params["W"]).max() > 0.9 * bound  # the whole range is used
-    assert "b" not in Conv2d(1, 1, 1, bias=False, rng=rng).params
+    assert "b" not in FastConv2d(1, 1, 1, bias=False, rng=rng).params
 
 
 # ---------------------------------------------------------------- tier 3: parity with PyTorch (float64)
@@ -264,7 +264,7 @@ def test_parity_with_torch(kind, k, stride, padding):
     torch = pytest.importorskip("torch", reason="PyTorch is not installed; the parity test needs it")
     F = torch.nn.functional
     rng = np.random.default_rng(0)
-    layer = (Conv2d if kind == "conv" else ConvTranspose2d)(3, 5, k, stride, padding, "tanh", rng=rng,
+    layer = (FastConv2d if kind == "conv" else FastConvTranspose2d)(3, 5, k, stride, padding, "tanh", rng=rng,
                                                             dtype=np.float64)
     x = rng.standard_normal((2, 3, 9, 8))
     y = layer.forward(x)
@@ -290,8 +290,8 @@ def test_torch_fan_in_of_transposed_convolution():
 @pytest.mark.parametrize("kind", KINDS)
 def test_layer_without_bias_matches_reference_with_zero_bias(kind):
     rng = np.random.default_rng(4)
-    cls, fwd, bwd = ((Conv2d, conv2d_forward, conv2d_backward) if kind == "conv" else
-                     (ConvTranspose2d, conv_transpose2d_forward, conv_transpose2d_backward))
+    cls, fwd, bwd = ((FastConv2d, conv2d_forward, conv2d_backward) if kind == "conv" else
+                     (FastConvTranspose2d, conv_transpose2d_forward, conv_transpose2d_backward))
     layer = cls(2, 3, 3, 2, 1, "tanh", bias=False, rng=rng, dtype=np.float64)
     x = rng.standard_normal((2, 2, 5, 4))
     y = layer.forward(x)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minivae.errors import MinivaeError
-from minivae.gradcheck import TOLERANCE, conv_elbo_check
+from minivae.gradchecks import TOLERANCE, conv_elbo_check
 from minivae.layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape
 from minivae.models import DEFAULTS, build_from_config, build_model
 from minivae.optim import Adam

@@ -1,4 +1,4 @@
-"""The importance-sampled log-likelihood (evaluate.py): exact on a model we can integrate, a bound that tightens with
+"""The importance-sampled log-likelihood (evaluation.py): exact on a model we can integrate, a bound that tightens with
 K, chunking that changes nothing, reproducible binarization, active units, and the `minivae evaluate` command."""
 import json
 import subprocess
@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from minivae.evaluate import (combine_chunks, evaluate, evaluate_checkpoint, float64_twin,
+from minivae.evaluation import (combine_chunks, evaluate, evaluate_checkpoint, float64_twin,
                               importance_sampled_log_likelihood)
-from minivae.iwae import log_mean_exp
+from minivae.logspace import log_mean_exp
 from minivae.models import build_model
 from minivae.train import train
 

@@ -10,7 +10,7 @@ from PIL import Image
 import minivae
 from minivae.cli import main
 from minivae.errors import MinivaeError
-from minivae.explore import encode_mean, kl_per_dimension, read_pictures
+from minivae.explore import encode_mean, mean_kl_per_dimension, read_pictures
 from minivae.pictures import decode_pictures
 from minivae.plots import nice_ticks
 from minivae.progress import bar_enabled, progress_bar
@@ -48,7 +48,7 @@ def test_traverse_sorts_dimensions_by_kl_and_moves_one_at_a_time(run, tmp_path):
     vae, _, _ = minivae.load_checkpoint(run)
     from minivae.data import load_dataset
     test = load_dataset("mnist", str(run.parent / "mnist")).test
-    assert np.allclose(kl, kl_per_dimension(vae, test)[dims])
+    assert np.allclose(kl, mean_kl_per_dimension(vae, test)[dims])
     mu = encode_mean(vae, test[2:3])[0]
     for row, d in enumerate(dims):
         z = np.repeat(mu[None], 5, 0)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minivae.gradcheck import TOLERANCE, elbo_check, layer_checks, max_rel_error, numerical_gradient
+from minivae.gradchecks import TOLERANCE, elbo_check, layer_checks, max_rel_error, numerical_gradient
 
 LAYER_RESULTS = layer_checks(seed=0)
 

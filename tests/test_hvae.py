@@ -7,7 +7,7 @@ import pytest
 
 from minivae.cli import main
 from minivae.errors import MinivaeError
-from minivae.gradcheck import TOLERANCE, two_layer_checks
+from minivae.gradchecks import TOLERANCE, two_layer_checks
 from minivae.hvae import hvae_iwae_forward, stacked_forward
 from minivae.models import build_model
 

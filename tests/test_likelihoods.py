@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minivae.errors import MinivaeError
-from minivae.gradcheck import TOLERANCE, check_function, layer_checks, max_rel_error, numerical_gradient
+from minivae.gradchecks import TOLERANCE, check_function, layer_checks, max_rel_error, numerical_gradient
 from minivae.likelihoods import LIKELIHOODS, bits_per_dim, get_likelihood
 from minivae.likelihoods.continuous_bernoulli import TAYLOR_BELOW, log_normalizer, log_normalizer_grad
 from minivae.likelihoods.normal import BIN_VARIANCE
@@ -127,7 +127,7 @@ def test_discretized_logistic_gradient_with_sharp_scales(seed):
     s = np.full((1, 3, 5), -6.7) + rng.uniform(-0.25, 0.25, (1, 3, 5))
     edge = np.where(x == 0, 1.0, np.where(x == 1, -1.0, rng.choice([-1.0, 1.0], (1, 3, 5))))
     mu = x[:, None, :] + edge * (0.5 / 255 + np.exp(s) * rng.uniform(-2, 2, (1, 3, 5)))
-    params = np.concatenate([rng.standard_normal((1, 3, 5)), mu, s], 1)  # (1, 3K, D)
+    params = np.concatenate([rng.standard_normal((1, 3, 5)), mu, s], 1)  # (1, 3M, D)
     analytic = lik.log_prob_backward(params.reshape(1, 45), x).reshape(3, 3, 5)
     mpmath.mp.dps = 40
     for d, level in enumerate(levels):
@@ -382,7 +382,7 @@ def test_likelihood_loss_and_gradient_are_finite_in_float32_at_extremes():
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "bernoulli"])  # bernoulli: minivae gradcheck itself
 def test_whole_elbo_gradient_with_each_likelihood(name):
     """Every parameter of a small tanh MLP VAE, through the likelihood's fused kernel (float64 finite differences)."""
-    from minivae.gradcheck import elbo_check
+    from minivae.gradchecks import elbo_check
     small = {"image_shape": (1, 2, 2), "latent": 2, "hidden": (4, 3)} if name == "categorical" else \
         {"image_shape": (1, 4, 3), "latent": 3, "hidden": (6, 5)}
     for label, err in elbo_check("mlp", likelihood=name, activation="tanh", **small):

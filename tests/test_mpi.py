@@ -18,7 +18,7 @@ import pytest
 from minivae import distributed
 from minivae.checkpoint import read_checkpoint
 from minivae.errors import MinivaeError
-from minivae.evaluate import evaluate_checkpoint
+from minivae.evaluation import evaluate_checkpoint
 from minivae.models import build_model
 from minivae.objectives import make_objective
 from minivae.train import train

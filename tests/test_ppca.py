@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minivae.gaussian import gaussian_kl
-from minivae.gradcheck import TOLERANCE, elbo_check
+from minivae.gradchecks import TOLERANCE, elbo_check
 from minivae.iwae import gaussian_log_prior, iwae_forward, log_mean_exp_stderr
 from minivae.likelihoods.normal import normal_fixed_log_prob
 from minivae.models import build_model

@@ -24,25 +24,16 @@ Backward, with dz = dy · f'(z); the backward of col2im is im2col, its adjoint:
     dL/dX    = dL/dcols W_mᵀ            (B·Hi·Wi, C_in)        GEMM
     dL/db    = Σ_{b, h, w} dz           (C_out,)
 
-Memory layout and cache blocking as in conv2d.py: arrays are logically (B, C, H, W); the output is stored NHWC and
-returned as a transposed view; a dz that arrives NCHW (the likelihood's gradient, at the last layer) is read through
-its strides when it has few channels and copied to NHWC one chunk at a time otherwise (`im2col_input`, as
-conv2d.py does with its input); the lines above run a few images at a time, dL/dW_m = Σ_chunks X_chunkᵀ
-dL/dcols_chunk.
-
-`conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification; `ConvTranspose2d` runs the
-same math on the Numba kernels.
+`conv_transpose2d_forward` / `conv_transpose2d_backward` are the NumPy specification that `ConvTranspose2d` (the
+reference engine) runs; fast_layers.FastConvTranspose2d runs the same math on Numba kernels.
 """
 import numpy as np
 
-from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
-                           bias_act_forward_kernel, bias_grad)
+from ..activations import activation_code, bias_act_backward, bias_act_forward
 from ..errors import MinivaeError
-from .conv2d import check_image, image_chunks, scratch
+from .conv2d import check_image
 from .dense import uniform_init
-from .im2col import (col2im_kernel, col2im_reference, im2col_input, im2col_kernel, im2col_reference,
-                     weight_from_matrix, weight_matrix)
-from .workers import for_each_worker
+from .im2col import col2im_reference, im2col_reference, weight_from_matrix, weight_matrix
 
 
 def conv_transpose_output_shape(x_shape, k, stride, padding):
@@ -97,59 +88,22 @@ class ConvTranspose2d:
         if bias:
             self.params["b"] = uniform_init(rng, fan_in, (out_ch,), dtype)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._work = {}
-        self._no_bias = np.zeros(out_ch, dtype=dtype)  # what the fused kernel adds when bias=False
+        self._no_bias = np.zeros(out_ch, dtype=dtype)  # what the bias add adds when bias=False
+
+    def _bias(self):
+        return self.params.get("b", self._no_bias)
 
     def forward(self, x):
         check_image(x, self.in_ch, f"ConvTranspose2d({self.in_ch}→{self.out_ch})")
-        B, C_in, Hi, Wi = x.shape
-        C_out, P = self.out_ch, Hi * Wi                                             # P input pixels per image
-        Ho, Wo = conv_transpose_output_shape(x.shape, self.k, self.stride, self.padding)
-        X = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(B * P, C_in)      # no copy if x is NHWC
-        W_m = weight_matrix(self.params["W"])
-        y = np.empty((B, Ho, Wo, C_out), dtype=W_m.dtype)
-        y3 = y.reshape(B, Ho * Wo, C_out)                                           # rows (b, ho·wo)
-        chunks = image_chunks(B, P, W_m.shape[1] * W_m.itemsize)
-        rows_max = (chunks[0].stop - chunks[0].start) * P
-
-        def work(w, mine):
-            cols = scratch(self._work, f"cols{w}", (rows_max, W_m.shape[1]), W_m.dtype)
-            for s in mine:
-                c = np.matmul(X[s.start * P:s.stop * P], W_m, out=cols[:(s.stop - s.start) * P])
-                col2im_kernel(c, self.k, self.stride, self.padding, y[s])
-                bias_act_forward_kernel(y3[s], self.params.get("b", self._no_bias), self.code)
-        for_each_worker(chunks, work)
-        self.X, self.X_hw, self.W_m, self.y = X, (Hi, Wi), W_m, y3
-        return y.transpose(0, 3, 1, 2)                                              # logically NCHW, stored NHWC
+        self.x = x
+        self.y = conv_transpose2d_forward(x, self.params["W"], self._bias(), self.stride, self.padding,
+                                          self.activation)
+        return self.y
 
     def backward(self, dy, need_dx=True):
-        """dy is overwritten with dz = dy · f'(z) where its layout allows (the caller no longer needs it)."""
-        B, C_out, Ho, Wo = dy.shape
-        C_in, (Hi, Wi) = self.in_ch, self.X_hw
-        P = Hi * Wi
-        K = C_out * self.k * self.k
-        chunks = image_chunks(B, P, K * dy.itemsize)
-        rows_max = (chunks[0].stop - chunks[0].start) * P
-        dX = np.empty((B * P, C_in), dtype=dy.dtype) if need_dx else None
-
-        def work(w, mine):
-            """This worker's share: returns its Σ over its chunks of dL/dW_m and dL/db."""
-            dcols = scratch(self._work, f"dcols{w}", (rows_max, K), dy.dtype)
-            dW_m, dW_part, db = np.zeros((C_in, K), dy.dtype), np.empty((C_in, K), dy.dtype), np.zeros(C_out, dy.dtype)
-            for s in mine:
-                rows = slice(s.start * P, s.stop * P)
-                bias_act_backward_kernel(dy[s].reshape(-1, C_out, Ho * Wo).transpose(0, 2, 1), self.y[s],
-                                         self.code)                    # in place on dy, viewed (images, P, C)
-                dz = im2col_input(dy[s].transpose(0, 2, 3, 1), self.k)  # NHWC (see im2col_input)
-                db += bias_grad(dz)
-                d = dcols[:rows.stop - rows.start]
-                im2col_kernel(dz, self.k, self.stride, self.padding, d)
-                dW_m += np.matmul(self.X[rows].T, d, out=dW_part)
-                if need_dx:
-                    np.matmul(d, self.W_m.T, out=dX[rows])
-            return dW_m, db
-        dW_m, db = (sum(part) for part in zip(*for_each_worker(chunks, work)))
-        np.copyto(self.grads["W"], weight_from_matrix(dW_m, self.params["W"].shape))
+        dx, dW, db = conv_transpose2d_backward(dy, self.x, self.params["W"], self.y, self.stride, self.padding,
+                                               self.activation)
+        self.grads["W"][...] = dW
         if "b" in self.grads:
-            np.copyto(self.grads["b"], db)
-        return dX.reshape(B, Hi, Wi, C_in).transpose(0, 3, 1, 2) if need_dx else None
+            self.grads["b"][...] = db
+        return dx if need_dx else None

@@ -6,12 +6,12 @@ Backward, with dz = dy · f'(z) (see activations.py):
     dL/dW = xᵀ dz          (I, O)
     dL/db = Σ_B dz         (O,)
     dL/dx = dz Wᵀ          (B, I)
-The products stay on BLAS; the bias add, activation and their backward run in one fused Numba pass.
+`dense_forward` / `dense_backward` are the NumPy specification that `Dense` (the reference engine) runs;
+fast_layers.FastDense runs the same math with the bias add and activation in one fused Numba pass.
 """
 import numpy as np
 
-from ..activations import (activation_code, bias_act_backward, bias_act_backward_kernel, bias_act_forward,
-                           bias_act_forward_kernel, bias_grad)
+from ..activations import activation_code, bias_act_backward, bias_act_forward
 
 
 def dense_forward(x, W, b, activation):
@@ -35,26 +35,21 @@ def uniform_init(rng, fan_in, shape, dtype):
 
 
 class Dense:
-    """y = f(x W + b) with its gradients; see the module docstring for the formulas."""
+    """y = f(x W + b) with its gradients, through `dense_forward` / `dense_backward`."""
 
     def __init__(self, n_in, n_out, activation="identity", *, rng, dtype=np.float32):
         self.activation = activation
-        self.code = activation_code(activation)
+        self.code = activation_code(activation)  # also rejects an unknown name
         self.params = {"W": uniform_init(rng, n_in, (n_in, n_out), dtype),
                        "b": uniform_init(rng, n_in, (n_out,), dtype)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x):
-        W, b = self.params["W"], self.params["b"]
-        y = x @ W
-        bias_act_forward_kernel(y[:, None], b, self.code)
-        self.x, self.y = x, y
-        return y
+        self.x = x
+        self.y = dense_forward(x, self.params["W"], self.params["b"], self.activation)
+        return self.y
 
     def backward(self, dy, need_dx=True):
-        """dy is overwritten with dz = dy · f'(z) (the caller no longer needs it)."""
-        bias_act_backward_kernel(dy[:, None], self.y[:, None], self.code)
-        dz = dy
-        np.matmul(self.x.T, dz, out=self.grads["W"])
-        self.grads["b"][...] = bias_grad(dz)
-        return dz @ self.params["W"].T if need_dx else None
+        dx, self.grads["W"][...], self.grads["b"][...] = dense_backward(dy, self.x, self.params["W"], self.y,
+                                                                        self.activation)
+        return dx if need_dx else None

@@ -97,10 +97,8 @@ def weight_from_matrix(W_m, W_shape):
 #
 # The loops below are compiled once per (k, C) when a kernel row holds few numbers (k·C ≤ THIN_ROW: the first layer
 # of an encoder, the last of a decoder), with k and C as compile-time constants, so that the compiler unrolls the
-# inner loops over j and c; for all other shapes once, with k and C read at run time. Measured single-threaded,
-# k = 4: im2col 2.0 → 0.52 ns per value for C = 1, 0.83 → 0.28 for C = 3, 0.56 → 0.27 for C = 6, and col2im
-# 2.2 → 0.51 and 0.93 → 0.36; from C = 8 on the unrolled loops were no faster, from C = 16 on slower (0.16 → 0.26).
-# Each variant is cached on disk like every other kernel (Numba keys the cache by the closure's constants).
+# inner loops over j and c (several times faster for thin rows, no faster for wide ones: docs/performance.md); for
+# all other shapes once, with k and C read at run time. Each variant is cached on disk like every other kernel.
 
 THIN_ROW = 24
 
@@ -178,9 +176,8 @@ def _loops(make, k, C):
 
 def im2col_input(x, k):
     """The image x, indexed (B, H, W, C), as im2col_kernel should read it: as it is when it is contiguous or when its
-    kernel rows are thin (k·C ≤ THIN_ROW: the unrolled loops read the NCHW data set's 3 channels 4096 floats apart in
-    0.22 ms per 10 images of 64×64, where a copy to NHWC and the contiguous read took 0.49), else a contiguous copy
-    (the generic loops read channels far apart slowly)."""
+    kernel rows are thin (k·C ≤ THIN_ROW: the unrolled loops read strided channels faster than a copy would take),
+    else a contiguous copy (the generic loops read channels far apart slowly)."""
     return x if x.flags.c_contiguous or k * x.shape[3] <= THIN_ROW else np.ascontiguousarray(x)
 
 

@@ -1,16 +1,12 @@
 """A convolution's batch split between the cores: one worker thread per core, each running whole image chunks.
 
-The convolution layers work through their batch a few images at a time (conv2d.py's cache blocking): for each chunk
-im2col, a GEMM, the fused bias and activation pass (and three or four such calls backward). Left to themselves,
-OpenBLAS and Numba would split *every one* of these calls between the cores, which then meet after each call
-(waking and joining threads, hundreds of times a step) and share GEMMs that are already small (1024×512 by 512×64)
-by cutting them into smaller ones. `for_each_worker` instead hands each core its own chunks, in a thread that runs
-the whole pipeline on them with BLAS limited to one thread and serial Numba kernels (compiled with nogil, so the
-threads run at the same time): the threads meet once per layer call. The calling thread is worker 0 (handing
-all shares to pool threads cost ~0.25 ms per layer call before the last one started). Measured on this 2-core
-machine, conv64 at batch 64: 165 ms per train step before, 151 ms with the split, 132–141 ms with the caller as
-worker 0, equal chunks (`image_chunks`) and OpenBLAS's AVX2 kernels (minivae/__init__.py); conv28's second layer
-11.0 → 9.3 ms forward plus backward.
+The fast convolution layers work through their batch a few images at a time (fast_layers.py's cache blocking): for
+each chunk im2col, a GEMM, the fused bias and activation pass (and three or four such calls backward). Left to
+themselves, OpenBLAS and Numba would split *every one* of these calls between the cores, which would then meet
+hundreds of times a step and cut already small GEMMs smaller. `for_each_worker` instead hands each core its own
+chunks, in a thread that runs the whole pipeline on them with BLAS limited to one thread and serial Numba kernels
+(compiled with nogil, so the threads run at the same time): the threads meet once per layer call. The calling
+thread is worker 0, which saves a hand-off per call (docs/performance.md has the measurements).
 
 The split is static, worker w takes chunks w, w + n, w + 2n, ..., and a worker adds its partial gradient sums in
 chunk order; the caller adds the workers' sums in worker order. So the numbers do not depend on thread timing:
@@ -24,7 +20,6 @@ import os
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import numba
-from threadpoolctl import ThreadpoolController
 
 _pool = {}  # the thread pool, its size, the process it belongs to and the BLAS controller, made on first use
 
@@ -45,6 +40,7 @@ def for_each_worker(chunks, work):
     if n == 1:
         return [work(0, chunks)]
     if _pool.get("size", 0) < n or _pool["pid"] != os.getpid():
+        from threadpoolctl import ThreadpoolController  # not at import: importing it sets KMP_DUPLICATE_LIB_OK
         _pool.update(size=n, pid=os.getpid(), threads=ThreadPoolExecutor(n - 1, thread_name_prefix="minivae-worker"),
                      blas=ThreadpoolController().select(user_api="blas"))
     with _pool["blas"].limit(limits=1):

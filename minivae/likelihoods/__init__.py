@@ -1,6 +1,7 @@
 """Output distributions p(x|z): the decoder's outputs are the *parameters* of a distribution over the data.
 
-Every likelihood has the same interface, so the ELBO never needs to know which one it has:
+Every likelihood has the same interface (the shared part in support.Likelihood), so the ELBO never needs to know
+which one it has:
 
     lik.name                       e.g. "bernoulli"
     lik.outputs_per_value          k: network outputs per data value (Bernoulli 1, Normal 2, Categorical 256, ...)
@@ -10,8 +11,8 @@ Every likelihood has the same interface, so the ELBO never needs to know which o
     lik.from_uint8(images, dtype)  8-bit images -> the data as this distribution models it (always i/255, see below)
     lik.log_prob(out, x)           log p(x|out) in nats, summed over the D data values: (B, k·D), (B, D) -> (B,)
     lik.log_prob_backward(out, x)  ∂ log p(x|out) / ∂out, per example: -> (B, k·D)
-    lik.nll_and_grad(out, x, scale)  fused Numba kernel: (−log p (B,), scale · ∂(−log p)/∂out (B, k·D));
-                                   log_prob / log_prob_backward are its NumPy specification
+    lik.reference_nll_and_grad(out, x, scale)   (−log p (B,), scale · ∂(−log p)/∂out (B, k·D)) from the two above
+    lik.nll_and_grad(out, x, scale)             the same from one fused Numba kernel (the fast engine's)
     lik.mean(out), lik.sample(out, rng)   (B, D) in the data's scale; `mode(out)` too where it is natural
     lik.to_unit(x)                 data, means or samples -> pictures in [0, 1] (clipped where the support is wider)
     picture(lik, out)              the natural picture of the decoded distribution: to_unit(mode) where a likelihood
@@ -30,7 +31,7 @@ whichever decoder distribution is used); they differ in what they accept and wha
     normal-fixed          [0, 1]                    1               a density (σ² fixed, default 0.01)
     normal                [0, 1]                    2               a density (σ² ≥ floor, default (1/255)²/12)
     continuous-bernoulli  [0, 1]                    1               a density on [0, 1]
-    discretized-logistic  levels i/255 only         3K (K = 5)      a mass over the 256 levels
+    discretized-logistic  levels i/255 only         3M (M = 5)      a mass over the 256 levels
 
 Densities and masses are not comparable numbers: a density on [0, 1] can exceed 1 (negative nats); bits/dim are
 reported only where `discrete` is True.
@@ -43,12 +44,12 @@ from .categorical import Categorical
 from .continuous_bernoulli import ContinuousBernoulli
 from .discretized_logistic import DiscretizedLogistic
 from .normal import Normal, NormalFixed
-from .support import bits_per_dim
+from .support import bits_per_dim, reports_bits_per_dim
 
 LIKELIHOODS = {cls.name: cls for cls in (Bernoulli, Categorical, NormalFixed, Normal, ContinuousBernoulli,
                                          DiscretizedLogistic)}
 
-__all__ = ["LIKELIHOODS", "get_likelihood", "bits_per_dim", "picture", "Bernoulli", "Categorical", "NormalFixed", "Normal",
+__all__ = ["LIKELIHOODS", "get_likelihood", "bits_per_dim", "reports_bits_per_dim", "picture", "Bernoulli", "Categorical", "NormalFixed", "Normal",
            "ContinuousBernoulli", "DiscretizedLogistic"]
 
 

@@ -49,12 +49,8 @@ def bernoulli_nll_kernel(logits, x, scale, nll, dlogits):
     Numba convert each value and use half-width SIMD); fastmath "contract" lets LLVM fuse a·b + c into one FMA
     (one rounding instead of two) and "reassoc" lets it keep the row's sum in several partial sums, i.e. vectorize
     it (no less accurate than one running sum); error_model "numpy" lets the division vectorize (Python's error
-    model checks every divisor for zero, which keeps LLVM from vectorizing the loop). No other fastmath flag: with
-    "nsz" (no signed zeros) as well, vmath's exp was off by 4.5 ulp in float32 and 213 in float64. Serial: for
-    128×784 float32 logits this pass takes 74–91 µs where NumPy's exp and log1p followed by the arithmetic took
-    126–129 µs (64×12288: 0.57–0.73 ms instead of 1.03–1.17; float64 1.7 ms instead of 5.6–7.2), and summing each
-    row here rather than from a row buffer in a second loop saves another 8–18%. Parallel over the examples it was
-    no faster in the MLP's train step (waking Numba's sleeping threads costs about as much as it saves).
+    model checks every divisor for zero). No other fastmath flag: "nsz" made vmath's exp inaccurate. Serial, because
+    waking Numba's threads costs about what splitting this pass saves (docs/performance.md).
     """
     B, D = logits.shape
     zero, one, scale = logits.dtype.type(0), logits.dtype.type(1), logits.dtype.type(scale)
@@ -76,14 +72,9 @@ class Bernoulli(Likelihood):
     outputs_per_value = 1
     discrete = True  # a mass on binarized data; see the module docstring
 
-    log_prob = staticmethod(bernoulli_log_prob)
-    log_prob_backward = staticmethod(bernoulli_log_prob_backward)
-
-    def nll_and_grad(self, logits, x, scale):
-        nll = np.empty(logits.shape[0], dtype=logits.dtype)
-        dlogits = np.empty_like(logits)
-        bernoulli_nll_kernel(logits, x, scale, nll, dlogits)
-        return nll, dlogits
+    log_prob_fn = staticmethod(bernoulli_log_prob)
+    log_prob_backward_fn = staticmethod(bernoulli_log_prob_backward)
+    nll_kernel = staticmethod(bernoulli_nll_kernel)
 
     def mean(self, logits):
         return sigmoid(logits)

@@ -14,26 +14,21 @@ Pictures: `mean` is the expected intensity Σ_j softmax_j · j/255; `mode` the m
 import numpy as np
 from numba import njit, prange
 
+from ..logspace import log_softmax
 from .support import LEVELS, Likelihood, check_8bit_grid, level_index
-
-
-def log_softmax(logits):
-    """log softmax over the class axis 1 of (B, 256, D), through the max-shifted log-sum-exp."""
-    m = np.max(logits, axis=1, keepdims=True)
-    return logits - (m + np.log(np.sum(np.exp(logits - m), axis=1, keepdims=True)))
 
 
 def categorical_log_prob(out, x):
     """Σ_D log softmax(l)_{i_d}.   out: (B, 256·D), x: (B, D) levels i/255 -> (B,) nats."""
     B, D = x.shape
-    logp = log_softmax(out.reshape(B, LEVELS, D))
+    logp = log_softmax(out.reshape(B, LEVELS, D), axis=1)
     return np.sum(np.take_along_axis(logp, level_index(x)[:, None, :], axis=1)[:, 0, :], axis=1)
 
 
 def categorical_log_prob_backward(out, x):
     """∂ log p / ∂l_{j,d} = [j = i_d] − softmax_j.   -> (B, 256·D)."""
     B, D = x.shape
-    g = -np.exp(log_softmax(out.reshape(B, LEVELS, D)))
+    g = -np.exp(log_softmax(out.reshape(B, LEVELS, D), axis=1))
     np.put_along_axis(g, level_index(x)[:, None, :], np.take_along_axis(g, level_index(x)[:, None, :], 1) + 1, 1)
     return g.reshape(B, LEVELS * D)
 
@@ -80,19 +75,14 @@ class Categorical(Likelihood):
     def check_data(self, x):
         check_8bit_grid(self.name, x)
 
-    log_prob = staticmethod(categorical_log_prob)
-    log_prob_backward = staticmethod(categorical_log_prob_backward)
-
-    def nll_and_grad(self, out, x, scale):
-        nll = np.empty(out.shape[0], dtype=out.dtype)
-        dout = np.empty_like(out)
-        categorical_nll_kernel(out, x, scale, nll, dout)
-        return nll, dout
+    log_prob_fn = staticmethod(categorical_log_prob)
+    log_prob_backward_fn = staticmethod(categorical_log_prob_backward)
+    nll_kernel = staticmethod(categorical_nll_kernel)
 
     def probs(self, out):
         """softmax over the 256 levels: (B, 256·D) -> (B, 256, D)."""
         B = out.shape[0]
-        return np.exp(log_softmax(out.reshape(B, LEVELS, -1)))
+        return np.exp(log_softmax(out.reshape(B, LEVELS, -1), axis=1))
 
     def mean(self, out):
         """E[x] = Σ_j softmax_j · j/255.   -> (B, D) in [0, 1]."""

@@ -103,14 +103,9 @@ class ContinuousBernoulli(Likelihood):
     outputs_per_value = 1
     discrete = False
 
-    log_prob = staticmethod(continuous_bernoulli_log_prob)
-    log_prob_backward = staticmethod(continuous_bernoulli_log_prob_backward)
-
-    def nll_and_grad(self, logits, x, scale):
-        nll = np.empty(logits.shape[0], dtype=logits.dtype)
-        dlogits = np.empty_like(logits)
-        continuous_bernoulli_nll_kernel(logits, x, scale, nll, dlogits)
-        return nll, dlogits
+    log_prob_fn = staticmethod(continuous_bernoulli_log_prob)
+    log_prob_backward_fn = staticmethod(continuous_bernoulli_log_prob_backward)
+    nll_kernel = staticmethod(continuous_bernoulli_nll_kernel)
 
     def mean(self, logits):
         """E[x] = ½ + ½ coth(l/2) − 1/l (series l/12 − l³/720 + l⁵/30240 − … for |l| < 0.1).   -> (B, D)."""

@@ -2,9 +2,9 @@
 
 Value d is the level i ∈ {0, …, 255}, stored as x = i/255; its bin is [x − δ, x + δ] with δ = 1/(2·255), and the two
 end bins reach to ∓∞ so that the 256 masses sum to 1. (PixelCNN++ writes the same thing on [−1, 1] with δ = 1/255;
-a probability mass does not change under that rescaling.) Each value has a mixture of K logistics, 3K outputs:
+a probability mass does not change under that rescaling.) Each value has a mixture of M logistics, 3M outputs:
 
-    columns (j·D + d):  j = 0..K−1 mixture logits π_k,  K..2K−1 means μ_k,  2K..3K−1 log-scales s_k
+    columns (j·D + d):  j = 0..M−1 mixture logits π_k,  M..2M−1 means μ_k,  2M..3M−1 log-scales s_k
 
 With F = σ the logistic CDF, e^{−s} the inverse scale, b = (x + δ − μ)e^{−s}, a = (x − δ − μ)e^{−s}, t = b − a = 2δe^{−s}:
 
@@ -49,6 +49,7 @@ from numba import njit, prange
 
 from ..activations import sigmoid, softplus
 from ..errors import MinivaeError
+from ..logspace import log_softmax, logsumexp
 from .support import LEVELS, Likelihood, check_8bit_grid, level_index
 
 HALF_BIN = 0.5 / (LEVELS - 1)  # δ: half the distance between two levels i/255
@@ -61,9 +62,9 @@ def log1mexp(t):
     return np.where(t < LN2, np.log(-np.expm1(-np.minimum(t, LN2))), np.log1p(-np.exp(-np.maximum(t, LN2))))
 
 
-def split_params(out, K, D):
-    """(B, 3K·D) -> mixture logits, means, log-scales s_out (unbounded), each (B, K, D)."""
-    p = out.reshape(out.shape[0], 3, K, D)
+def split_params(out, M, D):
+    """(B, 3M·D) -> mixture logits, means, log-scales s_out (unbounded), each (B, M, D)."""
+    p = out.reshape(out.shape[0], 3, M, D)
     return p[:, 0], p[:, 1], p[:, 2]
 
 
@@ -73,7 +74,7 @@ def bounded_log_scale(s_out):
 
 
 def component_terms(mu, s_out, x):
-    """Per component: log P_k(i) and its derivatives w.r.t. μ_k and s_out_k.   mu, s_out: (B, K, D), x: (B, D)."""
+    """Per component: log P_k(i) and its derivatives w.r.t. μ_k and s_out_k.   mu, s_out: (B, M, D), x: (B, D)."""
     i = level_index(x)[:, None, :]
     lo, hi = i == 0, i == LEVELS - 1
     xx = x[:, None, :]
@@ -86,28 +87,21 @@ def component_terms(mu, s_out, x):
     return log_p, -inv_scale * (g_b + g_a), -(b * g_b + a * g_a + t * g_t) * (s_out > S_MIN)
 
 
-def log_softmax(z, axis):
-    m = np.max(z, axis=axis, keepdims=True)
-    return z - (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))
-
-
-def discretized_logistic_log_prob(out, x, K):
-    """Σ_D LSE_k [log w_k + log P_k(i)].   out: (B, 3K·D), x: (B, D) levels i/255 -> (B,) nats."""
-    logits, mu, s = split_params(out, K, x.shape[1])
+def discretized_logistic_log_prob(out, x, M):
+    """Σ_D LSE_k [log w_k + log P_k(i)].   out: (B, 3M·D), x: (B, D) levels i/255 -> (B,) nats."""
+    logits, mu, s = split_params(out, M, x.shape[1])
     log_p, _, _ = component_terms(mu, s, x)
-    joint = log_softmax(logits, 1) + log_p
-    m = np.max(joint, axis=1)
-    return np.sum(m + np.log(np.sum(np.exp(joint - m[:, None]), axis=1)), axis=1)
+    return np.sum(logsumexp(log_softmax(logits, 1) + log_p, axis=1), axis=1)
 
 
-def discretized_logistic_log_prob_backward(out, x, K):
-    """[∂/∂π | ∂/∂μ | ∂/∂s] = [r − w | r ∂log P/∂μ | r ∂log P/∂s].   -> (B, 3K·D)."""
+def discretized_logistic_log_prob_backward(out, x, M):
+    """[∂/∂π | ∂/∂μ | ∂/∂s] = [r − w | r ∂log P/∂μ | r ∂log P/∂s].   -> (B, 3M·D)."""
     B, D = x.shape
-    logits, mu, s = split_params(out, K, D)
+    logits, mu, s = split_params(out, M, D)
     log_p, dmu, ds = component_terms(mu, s, x)
     log_w = log_softmax(logits, 1)
     r = np.exp(log_softmax(log_w + log_p, 1))
-    return np.concatenate([r - np.exp(log_w), r * dmu, r * ds], axis=1).reshape(B, 3 * K * D)
+    return np.concatenate([r - np.exp(log_w), r * dmu, r * ds], axis=1).reshape(B, 3 * M * D)
 
 
 @njit(cache=True, inline="always")
@@ -123,30 +117,30 @@ def _sigmoid(y):
 
 
 @njit(cache=True, parallel=True)
-def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
+def discretized_logistic_nll_kernel(out, x, M, scale, nll, dout):
     """nll[b] = −Σ_D log p(x_d);  dout = −scale · ∂ log p/∂out, the module docstring's formulas, one value at a time."""
     B, D = x.shape
     for b in prange(B):
-        joint = np.empty(K)
-        dmu = np.empty(K)
-        ds = np.empty(K)
+        joint = np.empty(M)
+        dmu = np.empty(M)
+        ds = np.empty(M)
         acc = 0.0
         for d in range(D):
             i = int(np.rint(x[b, d] * (LEVELS - 1)))
             lo, hi = i == 0, i == LEVELS - 1
             # log-softmax of the mixture logits
             m = -np.inf
-            for k in range(K):
+            for k in range(M):
                 m = max(m, out[b, k * D + d])
             z = 0.0
-            for k in range(K):
+            for k in range(M):
                 z += np.exp(out[b, k * D + d] - m)
             lse_w = m + np.log(z)
             # per component: log w_k + log P_k, and ∂ log P_k/∂μ_k, ∂ log P_k/∂s_k
             mj = -np.inf
-            for k in range(K):
-                mu = out[b, (K + k) * D + d]
-                s_out = out[b, (2 * K + k) * D + d]
+            for k in range(M):
+                mu = out[b, (M + k) * D + d]
+                s_out = out[b, (2 * M + k) * D + d]
                 inv_scale = np.exp(-max(s_out, S_MIN))
                 ub = (x[b, d] + HALF_BIN - mu) * inv_scale
                 ua = (x[b, d] - HALF_BIN - mu) * inv_scale
@@ -166,20 +160,20 @@ def discretized_logistic_nll_kernel(out, x, K, scale, nll, dout):
                 ds[k] = -(ub * g_b + ua * g_a + t * g_t) if s_out > S_MIN else 0.0
                 mj = max(mj, joint[k])
             zj = 0.0
-            for k in range(K):
+            for k in range(M):
                 zj += np.exp(joint[k] - mj)
             lse = mj + np.log(zj)
             acc -= lse
-            for k in range(K):
+            for k in range(M):
                 r = np.exp(joint[k] - lse)
                 dout[b, k * D + d] = -scale * (r - np.exp(out[b, k * D + d] - lse_w))
-                dout[b, (K + k) * D + d] = -scale * r * dmu[k]
-                dout[b, (2 * K + k) * D + d] = -scale * r * ds[k]
+                dout[b, (M + k) * D + d] = -scale * r * dmu[k]
+                dout[b, (2 * M + k) * D + d] = -scale * r * ds[k]
         nll[b] = acc
 
 
 class DiscretizedLogistic(Likelihood):
-    """Mixture of K discretized logistics per value; 3K outputs per value; data: 8-bit levels i/255 (a mass)."""
+    """Mixture of M discretized logistics per value; 3M outputs per value; data: 8-bit levels i/255 (a mass)."""
 
     name = "discretized-logistic"
     discrete = True
@@ -196,17 +190,12 @@ class DiscretizedLogistic(Likelihood):
     def check_data(self, x):
         check_8bit_grid(self.name, x)
 
-    def log_prob(self, out, x):
-        return discretized_logistic_log_prob(out, x, self.components)
+    log_prob_fn = staticmethod(discretized_logistic_log_prob)
+    log_prob_backward_fn = staticmethod(discretized_logistic_log_prob_backward)
+    nll_kernel = staticmethod(discretized_logistic_nll_kernel)
 
-    def log_prob_backward(self, out, x):
-        return discretized_logistic_log_prob_backward(out, x, self.components)
-
-    def nll_and_grad(self, out, x, scale):
-        nll = np.empty(out.shape[0], dtype=out.dtype)
-        dout = np.empty_like(out)
-        discretized_logistic_nll_kernel(out, x, self.components, scale, nll, dout)
-        return nll, dout
+    def args(self):
+        return (self.components,)
 
     def mean(self, out):
         """E[x] = (1/255) Σ_{i=1}^{255} Σ_k w_k σ(−(i/255 − δ − μ_k)e^{−s_k}), exact for the discretized mixture."""
@@ -242,12 +231,12 @@ class DiscretizedLogistic(Likelihood):
         Much sharper scales (s = −8, scale 3e-4 < δ) are exact too but cannot be checked with the fixed step
         h = 1e-3, which moves μ by three scales; tests check them with h = 1e-6 (tests/test_likelihoods.py).
         """
-        K = self.components
+        M = self.components
         x = np.array([[0, 128, 255], [255, 3, 0]]) / 255.0
-        shape = (2, K, 3)
+        shape = (2, M, 3)
 
         def params(logits, mu, s):
-            return np.concatenate([logits, mu, s], axis=1).reshape(2, 3 * K * 3)
+            return np.concatenate([logits, mu, s], axis=1).reshape(2, 3 * M * 3)
 
         near = x[:, None, :] + 0.1 * rng.standard_normal(shape)
         log_scale = np.log(0.1) + 0.3 * rng.standard_normal(shape)  # scale ≫ h, so the stencil's O(h⁴) stays small

@@ -87,17 +87,12 @@ class NormalFixed(Likelihood):
     def options(self):
         return {"variance": self.variance}
 
-    def log_prob(self, mu, x):
-        return normal_fixed_log_prob(mu, x, self.variance)
+    log_prob_fn = staticmethod(normal_fixed_log_prob)
+    log_prob_backward_fn = staticmethod(normal_fixed_log_prob_backward)
+    nll_kernel = staticmethod(normal_fixed_nll_kernel)
 
-    def log_prob_backward(self, mu, x):
-        return normal_fixed_log_prob_backward(mu, x, self.variance)
-
-    def nll_and_grad(self, mu, x, scale):
-        nll = np.empty(mu.shape[0], dtype=mu.dtype)
-        dmu = np.empty_like(mu)
-        normal_fixed_nll_kernel(mu, x, self.variance, scale, nll, dmu)
-        return nll, dmu
+    def args(self):
+        return (self.variance,)
 
     def mean(self, mu):
         return mu.copy()
@@ -176,17 +171,12 @@ class Normal(Likelihood):
     def options(self):
         return {"variance_floor": self.variance_floor}
 
-    def log_prob(self, out, x):
-        return normal_log_prob(out, x, self.log_floor)
+    log_prob_fn = staticmethod(normal_log_prob)
+    log_prob_backward_fn = staticmethod(normal_log_prob_backward)
+    nll_kernel = staticmethod(normal_nll_kernel)
 
-    def log_prob_backward(self, out, x):
-        return normal_log_prob_backward(out, x, self.log_floor)
-
-    def nll_and_grad(self, out, x, scale):
-        nll = np.empty(out.shape[0], dtype=out.dtype)
-        dout = np.empty_like(out)
-        normal_nll_kernel(out, x, self.log_floor, scale, nll, dout)
-        return nll, dout
+    def args(self):
+        return (self.log_floor,)
 
     def variance(self, out):
         """σ² = σ²_min + e^s per value.   (B, 2D) -> (B, D)."""

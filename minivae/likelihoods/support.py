@@ -22,6 +22,12 @@ def bits_per_dim(nll_nats, D):
     return np.asarray(nll_nats) / (D * np.log(2.0))
 
 
+def reports_bits_per_dim(likelihood, binarized):
+    """Whether log p is a probability mass, so that bits/dim mean something: a discrete likelihood, and for the
+    Bernoulli only on binarized data (on grayscale data its log p is a cross-entropy)."""
+    return likelihood.discrete and (binarized or likelihood.name != "bernoulli")
+
+
 def unit_from_uint8(images, dtype):
     """8-bit intensities 0..255 (any integer array) -> floats i/255 in [0, 1] of `dtype`."""
     images = np.asarray(images)
@@ -65,11 +71,34 @@ def level_index(x):
 
 class Likelihood:
     """What every likelihood shares: data are 8-bit images as i/255 (`from_uint8`), checked to lie in [0, 1]
-    (`check_data`; the 8-bit likelihoods narrow it to the 256 levels), and no hyperparameters (`options`) unless a
-    subclass has some. The math (log_prob, its gradient, the kernel) is each subclass's own."""
+    (`check_data`; the 8-bit likelihoods narrow it to the 256 levels), no hyperparameters (`options`) unless a
+    subclass has some, and the calls into its math. A subclass names its NumPy reference `log_prob_fn(out, x, *args)`
+    and `log_prob_backward_fn(out, x, *args)`, its Numba `nll_kernel(out, x, *args, scale, nll, dout)`, and the
+    extra arguments `args()` (its hyperparameters in the form the formulas take)."""
 
     def options(self):
         return {}
+
+    def args(self):
+        return ()
+
+    def log_prob(self, out, x):
+        """log p(x|out) in nats, summed over the D values.   out: (B, k·D), x: (B, D) -> (B,)."""
+        return self.log_prob_fn(out, x, *self.args())
+
+    def log_prob_backward(self, out, x):
+        """∂ log p(x|out) / ∂out, per example.   -> (B, k·D)."""
+        return self.log_prob_backward_fn(out, x, *self.args())
+
+    def reference_nll_and_grad(self, out, x, scale):
+        """(−log p(x|out) (B,), scale · ∂(−log p)/∂out (B, k·D)) from `log_prob` and `log_prob_backward`."""
+        return (-self.log_prob(out, x)).astype(out.dtype), (-scale * self.log_prob_backward(out, x)).astype(out.dtype)
+
+    def nll_and_grad(self, out, x, scale):
+        """`reference_nll_and_grad` in one pass of the Numba `nll_kernel`."""
+        nll, dout = np.empty(out.shape[0], dtype=out.dtype), np.empty_like(out)
+        self.nll_kernel(out, x, *self.args(), scale, nll, dout)
+        return nll, dout
 
     def check_data(self, x):
         check_unit_interval(self.name, x)

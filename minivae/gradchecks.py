@@ -16,8 +16,8 @@ checks use smooth activations, because a difference quotient that straddles a ki
 import numpy as np
 
 from .activations import ACTIVATIONS, bias_act_backward, bias_act_forward
-from .gaussian import (gaussian_kl, gaussian_kl_backward, gaussian_log_density, gaussian_log_density_backward,
-                       reparameterize, reparameterize_backward)
+from .gaussian import (gaussian_kl, gaussian_kl_backward, gaussian_kl_per_dimension, gaussian_log_density,
+                       gaussian_log_density_backward, reparameterize, reparameterize_backward)
 from .layers.dense import dense_backward, dense_forward
 from .likelihoods import LIKELIHOODS, get_likelihood
 from .models import build_model
@@ -142,7 +142,7 @@ def objective_checks(seed=0, **model):
     between the dimensions' batch-mean KLs, so that some dimensions sit below it and some above, none near it (max is
     not differentiable at the floor).
     """
-    from .objectives import kl_per_dimension, make_objective
+    from .objectives import make_objective
     model = model or {"image_shape": (1, 4, 3), "latent": 4, "hidden": (6, 5), "activation": "tanh"}
     results = []
     for label, settings, epochs_done in (("iwae K=4", {"name": "iwae", "k": 4}, None),
@@ -157,7 +157,7 @@ def objective_checks(seed=0, **model):
         eps = objective.noise(rng, B, vae.latent, np.float64)
         if label == "free bits":
             vae.forward(x, eps)
-            kl_dims = np.sort(kl_per_dimension(*vae.posterior()).mean(0))       # needs Z ≥ 2
+            kl_dims = np.sort(gaussian_kl_per_dimension(*vae.posterior()).mean(0))       # needs Z ≥ 2
             objective = make_objective(free_bits=float(kl_dims[vae.latent // 2 - 1:][:2].mean()))
         done = np.inf if epochs_done is None else epochs_done
 
@@ -234,12 +234,15 @@ def conv_layer_checks(seed=0):
             for kind in ("conv", "convT") for k, s, p, image in CONV_CONFIGS]
 
 
-def tiny_conv_vae(rng, dtype=np.float64, activation="tanh", likelihood="bernoulli"):
+def tiny_conv_vae(rng, dtype=np.float64, activation="tanh", likelihood="bernoulli", engine="fast"):
     """A conv VAE small enough for finite differences (≈ 400 parameters) on 1×5×5 images, built from the same
-    layers as conv28: a stride-1 and a stride-2 convolution, Flatten, Dense; and the mirror image with transposed
-    convolutions. Smooth activations only (see the module docstring)."""
+    layers as conv28 (of `engine`): a stride-1 and a stride-2 convolution, Flatten, Dense; and the mirror image
+    with transposed convolutions. Smooth activations only (see the module docstring)."""
     from .elbo import VAE
-    from .layers import Conv2d, ConvTranspose2d, Dense, Flatten, Reshape, Sequential
+    from .engines import get_engine
+    from .layers import Flatten, Reshape, Sequential
+    engine = get_engine(engine)
+    Conv2d, ConvTranspose2d, Dense = engine.Conv2d, engine.ConvTranspose2d, engine.Dense
     lik = get_likelihood(likelihood)
     Z, kw = 2, {"rng": rng, "dtype": dtype}
     encoder = Sequential([Conv2d(1, 2, 3, 1, 1, "softplus", **kw), Conv2d(2, 3, 3, 2, 1, activation, **kw), Flatten(),
@@ -248,7 +251,7 @@ def tiny_conv_vae(rng, dtype=np.float64, activation="tanh", likelihood="bernoull
                           ConvTranspose2d(3, 2, 3, 2, 1, activation, **kw),
                           ConvTranspose2d(2, lik.outputs_per_value, 3, 1, 1, **kw)])
     config = {"model": "tiny conv (gradcheck)", "activation": activation, "likelihood": likelihood}
-    return VAE(encoder, decoder, lik, Z, (1, 5, 5), (1, 5, 5), config)
+    return VAE(encoder, decoder, lik, Z, (1, 5, 5), (1, 5, 5), config, engine)
 
 
 def conv_elbo_check(seed=0, activation="tanh"):

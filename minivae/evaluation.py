@@ -11,19 +11,16 @@ L_K is a stochastic lower bound: E[L_K] ≤ log p(x), E[L_K] grows with K, and L
 
 Stability and memory. Everything runs in float64 (the parameters are copied into a float64 twin of the model), and the
 K samples of an example go through the decoder in chunks of at most `rows` rows (several examples share a chunk when
-K < rows). A chunk c of K_c samples gives L_c = log (1/K_c) Σ_{k∈c} w_k (iwae.log_mean_exp, max-subtracted); chunks
+K < rows). A chunk c of K_c samples gives L_c = log (1/K_c) Σ_{k∈c} w_k (logspace.log_mean_exp, max-subtracted); chunks
 combine exactly as
 
     L_K = logsumexp_c(L_c + log K_c) − log K
 
-so memory is bounded by `rows`, not by K or N: a pass holds rows × (3Z + Σ H + 3·k·D) float64 values (ε, z, each
+so memory is bounded by `rows`, not by K or N: a pass holds rows × (3Z + Σ U + 3·k·D) float64 values (ε, z, each
 layer's output, the likelihood's outputs, their gradient and the repeated x), 2000 × 2843 × 8 B ≈ 45 MB for
-784-200-200-50 with a Bernoulli decoder, and the previous pass's arrays are still alive while the next is allocated.
-Measured (tracemalloc, which `evaluate` runs and reports as peak_memory_mb), 784-200-200-50, K = 5000: 27 MB at
-rows = 500, 88 MB at 2000 (the default), 149 MB at 4000 — about 30 KB a row — plus the test set in float64, N·D·8 bytes
-(63 MB for the 10 000 MNIST images; 172 MB peak in all, measured, for the whole MNIST test set). Time, one thread:
-31 000 decoder rows/s on a quiet core, 7 000 on one shared with other jobs; K = 5000 on the MNIST test set is 5·10⁷
-rows, from under half an hour to two hours on the 2-core machine depending on its load.
+784-200-200-50 with a Bernoulli decoder, and the previous pass's arrays are still alive while the next is allocated;
+plus the test set in float64, N·D·8 bytes. `evaluate` reports its measured peak (tracemalloc) as peak_memory_mb;
+measured figures and times are in docs/performance.md.
 
 Reproducibility. Example n draws its ε from its own Generator default_rng([seed, 3, n]), so the estimate does not
 depend on `rows` and the first K samples of a K' > K run are those of the K run. Binarized data (training with
@@ -58,6 +55,8 @@ from tqdm import tqdm
 from .budget import evaluation_bytes, require
 from .distributed import LOCAL, world
 from .errors import MinivaeError
+from .likelihoods import reports_bits_per_dim
+from .logspace import logsumexp
 from .models import build_from_config
 from .objectives import iwae_pair
 from .settings import check, non_negative_int, positive_int
@@ -66,14 +65,13 @@ BINARIZE_SEED_OFFSET = 2  # the test set is binarized with default_rng([seed, 2]
 NOISE_SEED_OFFSET = 3     # example n draws its ε from default_rng([seed, 3, n])
 ACTIVE_THRESHOLD = 0.01
 BATCH = 500  # examples per pass of the single-sample ELBO and of the encoder for μ
-DISCRETE_LIKELIHOODS = ("categorical", "discretized-logistic")  # a probability mass over 8-bit levels
 
 
 def float64_twin(vae):
     """A float64 copy of `vae` (same config and parameter values), for evaluation."""
     if vae.dtype == np.float64:
         return vae
-    twin = build_from_config({**vae.config, "dtype": "float64"}, rng=np.random.default_rng(0))
+    twin = build_from_config({**vae.config, "dtype": "float64"}, rng=np.random.default_rng(0), engine=vae.engine)
     for name, p in vae.params.items():
         twin.params[name][...] = p
     return twin
@@ -100,9 +98,7 @@ def draw_noise(generators, size, latent):
 
 def combine_chunks(bounds, sizes):
     """L_K from chunk bounds L_c (B, C) over K_c samples each (C,): logsumexp_c(L_c + log K_c) − log K.   -> (B,)."""
-    a = bounds + np.log(sizes)
-    m = np.max(a, axis=1, keepdims=True)
-    return m[:, 0] + np.log(np.sum(np.exp(a - m), axis=1)) - np.log(np.sum(sizes))
+    return logsumexp(bounds + np.log(sizes), axis=1) - np.log(np.sum(sizes))
 
 
 def passes(k, rows):
@@ -201,7 +197,7 @@ def evaluate(vae, images, *, k=5000, seed=0, binarize=False, rows=2000, quiet=Tr
         if tracing:
             tracemalloc.stop()
     nll, D = -float(np.mean(log_px)), x[0].size
-    discrete = binarize or model.likelihood.name in DISCRETE_LIKELIHOODS
+    discrete = reports_bits_per_dim(model.likelihood, binarize)
     return {"nll": nll, "nll_stderr": float(np.std(log_px) / math.sqrt(len(x))),
             "bits_per_dim": nll / (D * math.log(2)) if discrete else None,
             "elbo": -float(np.mean(recon + kl)), "recon": float(np.mean(recon)), "kl": float(np.mean(kl)),
@@ -226,7 +222,7 @@ def evaluate_checkpoint(path, *, data_dir=None, k=5000, n_test=None, rows=2000, 
     train = stored_settings(path, meta)
     if train.dataset not in DATASET_NAMES:
         raise MinivaeError(f"checkpoint {path} was trained on {train.dataset!r} data; evaluate needs one of "
-                           f"{', '.join(DATASET_NAMES)} (or call minivae.evaluate.evaluate with the images)")
+                           f"{', '.join(DATASET_NAMES)} (or call minivae.evaluation.evaluate with the images)")
     data = load_dataset(train.dataset, data_dir if data_dir is not None else train.data_dir, seed=train.seed,
                         n_train=1, n_test=n_test if n_test is not None else train.n_test,  # shapes: the run's seed
                         **train.folder_options())
