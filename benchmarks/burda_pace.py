@@ -22,7 +22,7 @@ from minivae.data import load_dataset
 from minivae.models import build_model
 from minivae.objectives import make_objective
 from minivae.optim import Adam
-from minivae.train import prepare_batch
+from minivae.training import prepare_batch
 
 ROWS = {"VAE, 1 layer": ("mlp", "elbo"), "IWAE k=50, 1 layer": ("mlp", "iwae"),
         "VAE, 2 layers": ("mlp2", "elbo"), "IWAE k=50, 2 layers": ("mlp2", "iwae")}

@@ -24,7 +24,7 @@ from minivae.distributed import world  # noqa: E402
 from minivae.models import build_model  # noqa: E402
 from minivae.objectives import make_objective  # noqa: E402
 from minivae.optim import Adam  # noqa: E402
-from minivae.train import sum_over_ranks  # noqa: E402
+from minivae.training import sum_over_ranks  # noqa: E402
 
 
 def main():

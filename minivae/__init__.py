@@ -16,11 +16,9 @@ Importing minivae changes nothing in the process (no environment variable, threa
 loaded on first use, so that configure() can still run before numpy loads.
 """
 import importlib
-import sys
-import types
 
 _API = {"MinivaeError": (".errors", "MinivaeError"), "load_checkpoint": (".checkpoint", "load_checkpoint"),
-        "train": (".train", "train"), "evaluate": (".evaluation", "evaluate_checkpoint"),
+        "train": (".training", "train"), "evaluate": (".evaluation", "evaluate_checkpoint"),
         "gradcheck": (".gradchecks", "run_all"),
         **{name: (".explore", name) for name in ("interpolate", "manifold", "reconstruct", "sample", "traverse")}}
 __all__ = sorted(_API)
@@ -34,13 +32,3 @@ def __getattr__(name):
     value = getattr(importlib.import_module(module, __name__), attribute)
     globals()[name] = value
     return value
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name, value):
-        # Importing the submodule minivae/train.py binds it as minivae.train; the function of that name stays the API.
-        if not (name == "train" and isinstance(value, types.ModuleType)):
-            super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -61,7 +61,7 @@ def hidden_widths(text):
 
 
 def cmd_train(args):
-    from .train import train
+    from .training import train
 
     def report(epoch, row):
         if not args.quiet:

@@ -11,7 +11,7 @@ from minivae.evaluation import (combine_chunks, evaluate, evaluate_checkpoint, f
                               importance_sampled_log_likelihood)
 from minivae.logspace import log_mean_exp
 from minivae.models import build_model
-from minivae.train import train
+from minivae.training import train
 
 
 def tiny_model(seed=0, latent=1, dtype=np.float64):

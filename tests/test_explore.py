@@ -143,7 +143,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path, monkeypatch):
                                                                                                           Terminal())
     terminal = Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
-    train_module = sys.modules["minivae.train"]  # redraw at every step (tqdm waits 0.1 s between redraws)
+    train_module = sys.modules["minivae.training"]  # redraw at every step (tqdm waits 0.1 s between redraws)
     monkeypatch.setattr(train_module, "progress_bar",
                         lambda it, quiet, **kw: progress_bar(it, quiet, mininterval=0, miniters=1, **kw))
     rng = np.random.default_rng(0)

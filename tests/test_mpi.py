@@ -21,7 +21,7 @@ from minivae.errors import MinivaeError
 from minivae.evaluation import evaluate_checkpoint
 from minivae.models import build_model
 from minivae.objectives import make_objective
-from minivae.train import train
+from minivae.training import train
 from test_data_idx import write_idx_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +41,7 @@ STEPS = 8
 # Runs minivae's CLI after making rank `RANK` do MODE right after its optimizer step number STEP.
 FAULTY = textwrap.dedent("""
     import os, signal, sys
-    import minivae.train
-    t = sys.modules["minivae.train"]  # the module (minivae.train is also the function)
+    import minivae.training as t
     from minivae.cli import main
     from minivae.distributed import world
     from minivae.errors import MinivaeError

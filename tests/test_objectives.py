@@ -171,7 +171,7 @@ def test_bad_settings_are_one_clear_error(kwargs, needle):
 def test_trainer_reports_the_true_negative_elbo(tmp_path):
     """β = 4 with a warm-up, and IWAE: the logged losses are the −ELBO (β = 1), not the surrogate."""
     from minivae.data import load_dataset
-    from minivae.train import evaluate_elbo, train
+    from minivae.training import evaluate_elbo, train
     tiny = dict(dataset="shapes", n_train=64, n_test=16, hidden=(16,), latent=3, batch_size=32, epochs=2)
     test = load_dataset("shapes", n_train=1, n_test=16).test
     for i, settings in enumerate(({"beta": 4.0, "warmup": 1.0}, {"objective": "iwae", "k": 3},
@@ -184,7 +184,7 @@ def test_trainer_reports_the_true_negative_elbo(tmp_path):
 
 def test_init_from_starts_a_new_run_from_trained_weights(tmp_path):
     """--init-from: IWAE fine-tuning of a trained VAE starts from its parameters (fresh Adam, new run directory)."""
-    from minivae.train import train
+    from minivae.training import train
     tiny = dict(dataset="shapes", n_train=64, n_test=16, hidden=(16,), latent=3, batch_size=32)
     vae_run = train(tmp_path / "vae", epochs=1, **tiny)
     tuned = train(tmp_path / "iwae", epochs=1, lr=1e-9, objective="iwae", k=3, init_from=str(tmp_path / "vae"),

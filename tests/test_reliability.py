@@ -30,8 +30,7 @@ from minivae.errors import MinivaeError
 from minivae.reliability import TrainingInterrupted
 from test_data_idx import idx_bytes, write_idx_dir
 
-# `minivae.train` is also the name of the function the package exports; the module is taken from sys.modules.
-train_module = importlib.import_module("minivae.train")
+train_module = importlib.import_module("minivae.training")
 train = train_module.train
 TINY = dict(dataset="shapes", n_train=96, n_test=32, hidden=(16,), latent=4, batch_size=32, quiet=True)
 # Most runs train on these small 1 x 8 x 8 pictures (3 steps an epoch): the machinery under test is the same.

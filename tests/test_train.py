@@ -4,7 +4,7 @@ import json
 import numpy as np
 
 from minivae.checkpoint import load_checkpoint
-from minivae.train import evaluate_elbo, train
+from minivae.training import evaluate_elbo, train
 
 TINY = dict(dataset="shapes", n_train=96, n_test=32, hidden=(16,), latent=4, batch_size=32)
 
