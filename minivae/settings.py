@@ -7,6 +7,7 @@ value refused as a flag is refused when it comes out of a stored file too.
 """
 import argparse
 import math
+import os
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -94,6 +95,11 @@ def text(v):
     if not (isinstance(v, str) and v):
         raise MinivaeError(f"expected a name, got {v!r}")
     return v
+
+
+def path(v):
+    """A file or directory name, str or os.PathLike, stored as text (checkpoints hold JSON)."""
+    return text(os.fspath(v) if isinstance(v, os.PathLike) else v)
 
 
 def boolean(v):
@@ -198,7 +204,7 @@ class TrainSettings:
 
 
 CHECKS = {
-    "dataset": one_of("shapes", "mnist", "frey", "folder", "custom"), "data_dir": optional(text), "model": text,
+    "dataset": one_of("shapes", "mnist", "frey", "folder", "custom"), "data_dir": optional(path), "model": text,
     "likelihood": one_of(*LIKELIHOODS), "likelihood_options": options_dict,
     "epochs": positive_int, "batch_size": positive_int, "lr": positive_float, "lr_decay": unit_interval,
     "lr_schedule": one_of("decay", "burda"), "adam_eps": positive_float,
@@ -206,8 +212,8 @@ CHECKS = {
     "seed": non_negative_int, "binarize": boolean, "dtype": one_of("float32", "float64"),
     "n_train": optional(positive_int), "n_test": optional(positive_int), "objective": one_of("elbo", "iwae"),
     "k": optional(positive_int), "beta": positive_float, "warmup": non_negative_float,
-    "free_bits": non_negative_float, "init_from": optional(text), "channels": optional(channels),
-    "image_size": optional(positive_int), "test_fraction": optional(open_fraction), "cache_dir": optional(text),
+    "free_bits": non_negative_float, "init_from": optional(path), "channels": optional(channels),
+    "image_size": optional(positive_int), "test_fraction": optional(open_fraction), "cache_dir": optional(path),
     "engine": one_of("fast", "reference"),
 }
 assert set(CHECKS) == {f.name for f in fields(TrainSettings)}

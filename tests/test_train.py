@@ -60,3 +60,14 @@ def test_bits_per_dim_only_for_probability_masses(tmp_path):
     assert "test_bits_per_dim" not in grey, "grayscale Bernoulli is a cross-entropy, not a mass: no bits/dim"
     D = 3 * 64 * 64
     assert abs(binary["test_bits_per_dim"] - binary["test_loss"] / (D * np.log(2))) < 1e-12
+
+
+def test_paths_from_python_are_stored_as_text(tmp_path, mnist_dir):
+    """data_dir given as a pathlib.Path trains and resumes; the checkpoint stores it as text (JSON)."""
+    from pathlib import Path
+    train(tmp_path / "run", dataset="mnist", data_dir=Path(mnist_dir), n_train=64, n_test=32, hidden=(8,), latent=2,
+          epochs=1, quiet=True)
+    resumed = train(resume=tmp_path / "run", epochs=2, data_dir=Path(mnist_dir), quiet=True)
+    assert len(resumed.metrics) == 2
+    _, _, meta = load_checkpoint(tmp_path / "run")
+    assert meta["train"]["data_dir"] == str(mnist_dir)
