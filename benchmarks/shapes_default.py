@@ -2,12 +2,14 @@
 the test reconstructions' PSNR and mask IoU (minivae/shape_scores.py), the test negative ELBO, wall time and the
 process's CPU time (user + sys, both threads), so a budget measured on a shared machine can be read as CPU time.
 
-    python benchmarks/shapes_default.py --runs mlp:bernoulli:8 burgess:bernoulli:2 [--n-train 20000] [--out FILE]
+    python benchmarks/shapes_default.py --runs mlp:bernoulli:8 burgess:bernoulli:2:latent=32:lr=2e-3 [--out FILE]
 
-Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0)` with everything else at its
-default; one JSON line per epoch goes to --out (and stdout).
+Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0, **extra)` with everything else
+at its default (extra: optional key=value settings, as `minivae.train` takes them); one JSON line per epoch goes to
+--out (and stdout).
 """
 import argparse
+import ast
 import json
 import resource
 import time
@@ -20,6 +22,14 @@ def cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
+def literal(text):
+    """'32' -> 32, '2e-3' -> 0.002, '400,400' -> (400, 400), 'relu' -> 'relu'."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", nargs="+", required=True, help="model:likelihood:epochs, e.g. burgess:bernoulli:2")
@@ -28,19 +38,21 @@ def main():
     p.add_argument("--dir", default="runs/shapes-default", help="where the runs' directories go")
     args = p.parse_args()
     for spec in args.runs:
-        model, likelihood, epochs = spec.split(":")
+        model, likelihood, epochs, *extra = spec.split(":")
+        settings = {k: literal(v) for k, v in (item.split("=", 1) for item in extra)}
+        name = "-".join([model, likelihood, *(f"{k}{v}" for k, v in settings.items())])
         start_wall, start_cpu = time.perf_counter(), cpu_seconds()
 
         def log(epoch, row, model=model, likelihood=likelihood):
-            line = {"model": model, "likelihood": likelihood, "epoch": epoch, "psnr": row["psnr"], "iou": row["iou"],
+            line = {"model": model, "likelihood": likelihood, **settings, "epoch": epoch, "psnr": row["psnr"], "iou": row["iou"],
                     "test_loss": row["test_loss"], "bits_per_dim": row.get("test_bits_per_dim"),
                     "wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu}
             print(json.dumps(line), flush=True)
             with open(args.out, "a") as f:
                 f.write(json.dumps(line) + "\n")
 
-        minivae.train(f"{args.dir}/{model}-{likelihood}", dataset="shapes", model=model, likelihood=likelihood,
-                      epochs=int(epochs), n_train=args.n_train, seed=0, progress=log, quiet=True)
+        minivae.train(f"{args.dir}/{name}", dataset="shapes", model=model, likelihood=likelihood,
+                      epochs=int(epochs), n_train=args.n_train, seed=0, progress=log, quiet=True, **settings)
 
 
 if __name__ == "__main__":
