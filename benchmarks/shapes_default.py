@@ -6,13 +6,16 @@ process's CPU time (user + sys, both threads), so a budget measured on a shared 
 
 Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0, **extra)` with everything else
 at its default (extra: optional key=value settings, as `minivae.train` takes them); one JSON line per epoch goes to
---out (and stdout).
+--out (and stdout). `--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
+../shared/data/natural/photo-crops-64.npz (no PSNR/IoU then: they need the shapes' known colours).
 """
 import argparse
 import ast
 import json
 import resource
 import time
+
+import numpy as np
 
 import minivae
 
@@ -36,22 +39,27 @@ def main():
     p.add_argument("--n-train", type=int, default=None, help="training images (default: all 20000)")
     p.add_argument("--out", default="shapes_default.jsonl")
     p.add_argument("--dir", default="runs/shapes-default", help="where the runs' directories go")
+    p.add_argument("--data", help="an .npz of uint8 `train` and `test` arrays to train on instead of shapes")
     args = p.parse_args()
+    data = None
+    if args.data:
+        with np.load(args.data, allow_pickle=False) as f:
+            data = (f["train"], f["test"])
     for spec in args.runs:
         model, likelihood, epochs, *extra = spec.split(":")
         settings = {k: literal(v) for k, v in (item.split("=", 1) for item in extra)}
-        name = "-".join([model, likelihood, *(f"{k}{v}" for k, v in settings.items())])
+        name = "-".join([model, likelihood, f"e{epochs}", *(f"{k}{v}" for k, v in settings.items())])
         start_wall, start_cpu = time.perf_counter(), cpu_seconds()
 
-        def log(epoch, row, model=model, likelihood=likelihood):
-            line = {"model": model, "likelihood": likelihood, **settings, "epoch": epoch, "psnr": row["psnr"], "iou": row["iou"],
-                    "test_loss": row["test_loss"], "bits_per_dim": row.get("test_bits_per_dim"),
+        def log(epoch, row, model=model, likelihood=likelihood, settings=settings):
+            line = {"model": model, "likelihood": likelihood, **settings, "epoch": epoch, "psnr": row.get("psnr"),
+                    "iou": row.get("iou"), "test_loss": row["test_loss"], "bits_per_dim": row.get("test_bits_per_dim"),
                     "wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu}
             print(json.dumps(line), flush=True)
             with open(args.out, "a") as f:
                 f.write(json.dumps(line) + "\n")
 
-        minivae.train(f"{args.dir}/{name}", dataset="shapes", model=model, likelihood=likelihood,
+        minivae.train(f"{args.dir}/{name}", data=data, model=model, likelihood=likelihood,
                       epochs=int(epochs), n_train=args.n_train, seed=0, progress=log, quiet=True, **settings)
 
 
