@@ -46,7 +46,7 @@ from minivae.rundir import checkpoint_file  # noqa: E402
 from minivae.settings import TrainSettings  # noqa: E402
 
 SEED = 0
-FREE_BITS = 0.5  # nats a dimension: a floor far below a used dimension's KL, so it only spares the unused ones
+FREE_BITS = 0.5  # nats a dimension: below what a used dimension carries, so it spares only those pushed to the prior
 SETTINGS = [(1.0, 0.0), (2.0, 0.0), (4.0, 0.0), (8.0, 0.0), (1.0, FREE_BITS)]  # (β, free bits λ)
 ACTIVE_KL = 0.01  # nats: a dimension below this mean KL is the prior's
 
@@ -115,7 +115,7 @@ def main():
     test_images = load_dataset("shapes", seed=SEED, n_train=1).test  # the runs' test split: same seed
     rows = []
     for beta, free_bits in SETTINGS:
-        run_dir = Path(args.dir) / label(beta, free_bits).replace(", ", "-").replace(" ", "")
+        run_dir = Path(args.dir) / label(beta, free_bits).replace(", ", "-").replace(" ", "")  # beta1-freebits0.5
         result, wall, cpu = train_or_reuse(run_dir, args.epochs, {**settings, "beta": beta, "free_bits": free_bits})
         rows.append((beta, free_bits, score(result, test_images, wall, cpu)))
         print(f"{label(beta, free_bits)}: done", file=sys.stderr, flush=True)
