@@ -20,7 +20,8 @@ Writes <out>.md (the table, also printed) and <out>.png (MIG and every factor's 
     MIG             mutual information gap: the mean over factors k of (I(μ_j₁; v_k) − I(μ_j₂; v_k)) / H(v_k),
                     j₁ and j₂ the two latents most informative about v_k (minivae/factors.py)
     shape … background   the held-out linear probe on μ(x): accuracy for shape (chance 0.25), R² for the others
-    wall s, CPU s   of the train() call in this invocation (user + sys, all threads), "reused" for a run found done
+    wall s, CPU s   of the train() call in this invocation (user + sys, all threads), "reused" for a run found done;
+                    the first run's include Numba's compilation when its cache (__pycache__) is cold
 
 The probes are fitted on 5000 training images and scored, with MIG, on the 2000 test images
 (minivae.factors.checkpoint_factors).
@@ -112,6 +113,7 @@ def main():
     args = p.parse_args()
     settings = {"dataset": "shapes", "model": args.model, "likelihood": args.likelihood, "n_train": args.n_train,
                 "seed": SEED}
+    host = machine()
     test_images = load_dataset("shapes", seed=SEED, n_train=1).test  # the runs' test split: same seed
     rows = []
     for beta, free_bits in SETTINGS:
@@ -120,7 +122,7 @@ def main():
         rows.append((beta, free_bits, score(result, test_images, wall, cpu)))
         print(f"{label(beta, free_bits)}: done", file=sys.stderr, flush=True)
     text = (f"shapes, {args.model}, {args.likelihood}, {args.epochs} epochs on {args.n_train or SHAPES_TRAIN} training "
-            f"images, seed {SEED}; scored on {len(test_images)} test images; {machine()}\n\n{markdown(rows)}\n")
+            f"images, seed {SEED}; scored on {len(test_images)} test images; {host}\n\n{markdown(rows)}\n")
     print(text, end="")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(f"{args.out}.md").write_text(text)
