@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 import minivae
 from minivae.data import load_dataset
@@ -26,6 +25,7 @@ from minivae.evaluation import evaluation_data, float64_twin, importance_sampled
 from minivae.images import save_grid
 from minivae.iwae import gaussian_log_prior, iwae_forward, log_mean_exp, log_mean_exp_stderr
 from minivae.pictures import decode_pictures
+from minivae.plots import plot
 from minivae.ppca import exact_elbo, linear_vae_parameters, ppca_log_likelihood, ppca_ml
 
 SIZES = {  # training images, epochs, hidden width (the categorical's: its last layer has 256·784 outputs), test
@@ -39,57 +39,6 @@ SIZES = {  # training images, epochs, hidden width (the categorical's: its last 
 LIKELIHOOD_RUNS = (("bernoulli", True), ("continuous-bernoulli", False), ("normal-fixed", False), ("normal", False),
                    ("categorical", False), ("discretized-logistic", False))
 LN2 = math.log(2)
-
-
-# ---------------------------------------------------------------- plotting (Pillow, as minivae/plots.py)
-
-COLORS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
-
-
-def plot(path, title, xlabel, ylabel, series, hline=None, logx=False, logy=False):
-    """A line plot of `series` {label: (xs, ys)} with markers, optional horizontal line (label, y), log axes."""
-    W, H, L, R, T, B = 640, 330, 70, 210, 28, 44
-    font = ImageFont.load_default(size=12)
-    img = Image.new("RGB", (W, H), "white")
-    d = ImageDraw.Draw(img)
-    fx = (lambda v: math.log10(v)) if logx else float
-    fy = (lambda v: math.log10(v)) if logy else float
-    xs = [fx(x) for xs_, _ in series.values() for x in xs_]
-    ys = [fy(y) for _, ys_ in series.values() for y in ys_] + ([fy(hline[1])] if hline else [])
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    pad = 0.06 * (y1 - y0 or 1)
-    y0, y1 = y0 - pad, y1 + pad
-
-    def px(v):
-        return L + (fx(v) - x0) / ((x1 - x0) or 1) * (W - L - R)
-
-    def py(v):
-        return H - B - (fy(v) - y0) / ((y1 - y0) or 1) * (H - T - B)
-
-    d.rectangle([L, T, W - R, H - B], outline="black")
-    d.text((L, 8), title, fill="black", font=font)
-    d.text(((L + W - R) / 2, H - 16), xlabel, fill="black", font=font, anchor="ma")
-    d.text((8, T - 14), ylabel, fill="black", font=font)
-    for i in range(5):
-        v = y0 + (y1 - y0) * i / 4
-        yy = H - B - i / 4 * (H - T - B)
-        d.line([(L, yy), (W - R, yy)], fill=(230, 230, 230))
-        d.text((L - 4, yy), f"{10 ** v:.2g}" if logy else f"{v:.4g}", fill="black", font=font, anchor="rm")
-    for x in sorted({x for xs_, _ in series.values() for x in xs_}):
-        d.text((px(x), H - B + 4), f"{x:g}", fill="black", font=font, anchor="ma")
-    if hline:
-        d.line([(L, py(hline[1])), (W - R, py(hline[1]))], fill="black", width=1)
-        d.text((W - R + 6, py(hline[1])), hline[0], fill="black", font=font, anchor="lm")
-    for i, (label, (xs_, ys_)) in enumerate(series.items()):
-        c = COLORS[i % len(COLORS)]
-        pts = [(px(x), py(y)) for x, y in zip(xs_, ys_)]
-        if len(pts) > 1:
-            d.line(pts, fill=c, width=2)
-        for x, y in pts:
-            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
-        d.line([(W - R + 6, T + 8 + 18 * i), (W - R + 20, T + 8 + 18 * i)], fill=c, width=3)
-        d.text((W - R + 24, T + 2 + 18 * i), label, fill="black", font=font)
-    img.save(path)
 
 
 def table(header, rows):

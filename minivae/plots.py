@@ -1,5 +1,5 @@
-"""Loss curves drawn with Pillow: curves.png, three panels (negative ELBO, reconstruction, KL) against the epoch,
-train and test in each.
+"""Plots drawn with Pillow: curves.png, three panels (negative ELBO, reconstruction, KL) against the epoch, train and
+test in each; and `plot`, a general x–y plot with markers and a legend (docs/make_figures.py, benchmarks/).
 
 Pillow is already a dependency (image grids); a line plot with axes, ticks and a legend is a few dozen lines, so the
 package needs no plotting library and `minivae train` draws the curves every epoch on any install.
@@ -102,3 +102,73 @@ def curves_image(metrics):
 def save_curves(path, metrics):
     """Write curves.png for `metrics` (a list of dicts with "epoch", "train_loss", "test_loss", ...)."""
     save_image(path, curves_image(metrics))
+
+
+PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def overlap(a, b):
+    """Do the boxes (left, top, right, bottom) a and b intersect?"""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def plot(path, title, xlabel, ylabel, series, hline=None, logx=False, logy=False, lines=True, point_labels=None):
+    """An x–y plot of `series` {label: (xs, ys)} with markers, joined by lines unless `lines` is False, a legend, an
+    optional horizontal line (label, y), log axes, and optional texts beside the points: {series label: [text for
+    each point]}. Written to `path` (save_image)."""
+    W, H, L, R, T, B = 640, 330, 70, 210, 28, 44
+    font = ImageFont.load_default(size=12)
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    fx = (lambda v: math.log10(v)) if logx else float
+    fy = (lambda v: math.log10(v)) if logy else float
+    xs = [fx(x) for xs_, _ in series.values() for x in xs_]
+    ys = [fy(y) for _, ys_ in series.values() for y in ys_] + ([fy(hline[1])] if hline else [])
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    pad = 0.06 * (y1 - y0 or 1)
+    y0, y1 = y0 - pad, y1 + pad
+    if not lines:  # markers at the frame would be cut in half
+        pad = 0.06 * (x1 - x0 or 1)
+        x0, x1 = x0 - pad, x1 + pad
+
+    def px(v):
+        return L + (fx(v) - x0) / ((x1 - x0) or 1) * (W - L - R)
+
+    def py(v):
+        return H - B - (fy(v) - y0) / ((y1 - y0) or 1) * (H - T - B)
+
+    d.rectangle([L, T, W - R, H - B], outline="black")
+    d.text((L, 8), title, fill="black", font=font)
+    d.text(((L + W - R) / 2, H - 16), xlabel, fill="black", font=font, anchor="ma")
+    d.text((8, T - 14), ylabel, fill="black", font=font)
+    for i in range(5):
+        v = y0 + (y1 - y0) * i / 4
+        yy = H - B - i / 4 * (H - T - B)
+        d.line([(L, yy), (W - R, yy)], fill=(230, 230, 230))
+        d.text((L - 4, yy), f"{10 ** v:.2g}" if logy else f"{v:.4g}", fill="black", font=font, anchor="rm")
+    data_x = sorted({x for xs_, _ in series.values() for x in xs_})
+    ticks = data_x if lines else [t for t in nice_ticks(data_x[0], data_x[-1]) if L <= px(t) <= W - R]
+    for x in ticks:  # a line plot's x values are its ticks; a scatter's may crowd, so round ones
+        d.text((px(x), H - B + 4), f"{x:g}", fill="black", font=font, anchor="ma")
+    if hline:
+        d.line([(L, py(hline[1])), (W - R, py(hline[1]))], fill="black", width=1)
+        d.text((W - R + 6, py(hline[1])), hline[0], fill="black", font=font, anchor="lm")
+    taken = []  # boxes of the point labels drawn so far
+    for i, (label, (xs_, ys_)) in enumerate(series.items()):
+        c = PALETTE[i % len(PALETTE)]
+        pts = [(px(x), py(y)) for x, y in zip(xs_, ys_)]
+        if lines and len(pts) > 1:
+            d.line(pts, fill=c, width=2)
+        for x, y in pts:
+            d.ellipse([x - 3, y - 3, x + 3, y + 3], fill=c)
+        for (x, y), text in zip(pts, (point_labels or {}).get(label, ())):  # on the side with more room
+            left_half = x < (L + W - R) / 2
+            at, anchor = (x + 5 if left_half else x - 5, y - 3), "lb" if left_half else "rb"
+            while any(overlap(d.textbbox(at, text, font=font, anchor=anchor), box) for box in taken):
+                at = (at[0], at[1] - 13)  # one line up, until clear of the labels drawn before
+            taken.append(d.textbbox(at, text, font=font, anchor=anchor))
+            d.text(at, text, fill=c, font=font, anchor=anchor)
+        d.line([(W - R + 6, T + 8 + 18 * i), (W - R + 20, T + 8 + 18 * i)], fill=c, width=3)
+        d.text((W - R + 24, T + 2 + 18 * i), label, fill="black", font=font)
+    save_image(path, img)

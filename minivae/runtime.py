@@ -25,15 +25,21 @@ import sys
 OPENBLAS_THREAD_TIMEOUT = "16"  # 2^16 cycles
 
 
-def amd_zen4(cpuinfo="/proc/cpuinfo"):
-    """True on an AMD family-25 CPU with AVX-512 (Zen 4), read from /proc/cpuinfo (False where there is none)."""
+def cpu_fields(cpuinfo="/proc/cpuinfo"):
+    """The first CPU's fields in /proc/cpuinfo, e.g. {"vendor_id": ..., "cpu family": "6", "model": "207",
+    "model name": ...} ({} where there is none)."""
     try:
         with open(cpuinfo) as f:
             info = f.read(1 << 16)
     except OSError:
-        return False
+        return {}
     cpu0 = (line.split(":", 1) for line in info.split("\n\n")[0].splitlines() if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in cpu0}
+    return {key.strip(): value.strip() for key, value in cpu0}
+
+
+def amd_zen4(cpuinfo="/proc/cpuinfo"):
+    """True on an AMD family-25 CPU with AVX-512 (Zen 4), read from /proc/cpuinfo (False where there is none)."""
+    fields = cpu_fields(cpuinfo)
     return (fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
             and "avx512f" in fields.get("flags", "").split())
 

@@ -12,7 +12,7 @@ from minivae.cli import main
 from minivae.errors import MinivaeError
 from minivae.explore import encode_mean, mean_kl_per_dimension, read_pictures
 from minivae.pictures import decode_pictures
-from minivae.plots import nice_ticks
+from minivae.plots import PALETTE, nice_ticks, plot
 from minivae.progress import bar_enabled, progress_bar
 from test_data_idx import write_idx_dir
 
@@ -131,6 +131,18 @@ def test_nice_ticks():
     assert nice_ticks(0, 10) == [0, 5, 10]
     assert nice_ticks(93.2, 181.7) == [50, 100, 150, 200]
     assert len(nice_ticks(5.0, 5.0)) >= 2
+
+
+def test_scatter_labels_of_coinciding_points_are_stacked(tmp_path):
+    def rows_with_labels(texts):
+        path = tmp_path / f"{len(texts)}.png"
+        plot(path, "t", "x", "y", {"a": ([1.0, 1.0, 2.0], [0.0, 0.0, 1.0])}, lines=False, point_labels={"a": texts})
+        pixels = np.asarray(Image.open(path).convert("RGB"), np.float64)[:, :430]  # the plot, without the legend
+        near = np.linalg.norm(pixels - np.array(PALETTE[0]), axis=2) < 60  # anti-aliased text: near the colour
+        return int(near.any(axis=1).sum())
+
+    one, two = rows_with_labels(["first"]), rows_with_labels(["first", "second"])
+    assert two >= one + 8, f"the second label adds {two - one} rows: drawn over the first"
 
 
 class Terminal(io.StringIO):
