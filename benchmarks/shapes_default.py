@@ -7,7 +7,9 @@ process's CPU time (user + sys, both threads), so a budget measured on a shared 
 Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0, **extra)` with everything else
 at its default (extra: optional key=value settings, as `minivae.train` takes them); one JSON line per epoch goes to
 --out (and stdout). `--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
-../shared/data/natural/photo-crops-64.npz (no PSNR/IoU then: they need the shapes' known colours).
+../shared/data/natural/photo-crops-64.npz (no PSNR/IoU then: they need the shapes' known colours). `--picture FILE`
+writes one grid after the runs: 8 test images on top, then per run its reconstructions decode(μ(x)) and 8 prior
+samples decode(z), z ~ N(0, I) from one seeded Generator, each row labelled.
 """
 import argparse
 import ast
@@ -18,6 +20,10 @@ import time
 import numpy as np
 
 import minivae
+from minivae.data import load_dataset
+from minivae.explore import encode_mean
+from minivae.images import save_grid
+from minivae.pictures import data_pictures, decode_pictures
 
 
 def cpu_seconds():
@@ -40,11 +46,14 @@ def main():
     p.add_argument("--out", default="shapes_default.jsonl")
     p.add_argument("--dir", default="runs/shapes-default", help="where the runs' directories go")
     p.add_argument("--data", help="an .npz of uint8 `train` and `test` arrays to train on instead of shapes")
+    p.add_argument("--picture", help="a PNG of the runs' reconstructions and prior samples, one pair of rows a run")
     args = p.parse_args()
     data = None
     if args.data:
         with np.load(args.data, allow_pickle=False) as f:
             data = (f["train"], f["test"])
+    shown = (data[1] if data else load_dataset("shapes", seed=0, n_train=1).test)[:8]
+    rows, labels = [], ["test images"]
     for spec in args.runs:
         model, likelihood, epochs, *extra = spec.split(":")
         settings = {k: literal(v) for k, v in (item.split("=", 1) for item in extra)}
@@ -59,8 +68,13 @@ def main():
             with open(args.out, "a") as f:
                 f.write(json.dumps(line) + "\n")
 
-        minivae.train(f"{args.dir}/{name}", data=data, model=model, likelihood=likelihood,
-                      epochs=int(epochs), n_train=args.n_train, seed=0, progress=log, quiet=True, **settings)
+        vae = minivae.train(f"{args.dir}/{name}", data=data, model=model, likelihood=likelihood, epochs=int(epochs),
+                            n_train=args.n_train, seed=0, progress=log, quiet=True, **settings).vae
+        z = np.random.default_rng(1).standard_normal((len(shown), vae.latent))
+        rows += [decode_pictures(vae, encode_mean(vae, shown)), decode_pictures(vae, z)]
+        labels += [f"{name}: reconstructions", f"{name}: samples"]
+    if args.picture:
+        save_grid(args.picture, np.concatenate([data_pictures(vae, shown), *rows]), ncol=len(shown), row_labels=labels)
 
 
 if __name__ == "__main__":
