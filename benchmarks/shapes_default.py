@@ -6,7 +6,7 @@ process's CPU time (user + sys, both threads), so a budget measured on a shared 
 
 Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0, **extra)` with everything else
 at its default (extra: optional key=value settings, as `minivae.train` takes them); one JSON line per epoch goes to
---out (and stdout). `--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
+--out (and stdout); a run directory that already holds the run is continued (or, finished, only shown). `--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
 ../shared/data/natural/photo-crops-64.npz (no PSNR/IoU then: they need the shapes' known colours). `--picture FILE`
 writes one grid after the runs: 8 test images on top, then per run its reconstructions decode(μ(x)) and 8 prior
 samples decode(z), z ~ N(0, I) from one seeded Generator, each row labelled.
@@ -24,6 +24,7 @@ from minivae.data import load_dataset
 from minivae.explore import encode_mean
 from minivae.images import save_grid
 from minivae.pictures import data_pictures, decode_pictures
+from minivae.rundir import checkpoint_file
 
 
 def cpu_seconds():
@@ -68,8 +69,10 @@ def main():
             with open(args.out, "a") as f:
                 f.write(json.dumps(line) + "\n")
 
-        vae = minivae.train(f"{args.dir}/{name}", data=data, model=model, likelihood=likelihood, epochs=int(epochs),
-                            n_train=args.n_train, seed=0, progress=log, quiet=True, **settings).vae
+        run_dir = f"{args.dir}/{name}"
+        vae = minivae.train(run_dir, resume=run_dir if checkpoint_file(run_dir).is_file() else None, data=data,
+                            model=model, likelihood=likelihood, epochs=int(epochs), n_train=args.n_train, seed=0,
+                            progress=log, quiet=True, **settings).vae
         z = np.random.default_rng(1).standard_normal((len(shown), vae.latent))
         rows += [decode_pictures(vae, encode_mean(vae, shown)), decode_pictures(vae, z)]
         labels += [f"{name}: reconstructions", f"{name}: samples"]
