@@ -122,7 +122,17 @@ def build_from_config(config, *, rng, engine="fast"):
     engine = get_engine(engine)
     encoder, decoder, encoder_input_shape = BUILDERS[name](config, lik.outputs_per_value, rng, engine,
                                                            np.dtype(config["dtype"]))
+    shift_output_bias(decoder, lik)
     return VAE(encoder, decoder, lik, config["latent"], config["image_shape"], encoder_input_shape, config, engine)
+
+
+def shift_output_bias(decoder, lik):
+    """Add the likelihood's `output_offset` to the decoder's last bias, block by block: outputs are laid out
+    j·D + d (dense) or as channels j·C + c (convolutional), so block j is the j-th run of b.size / k entries."""
+    offset = lik.output_offset()
+    if np.any(offset):
+        b = decoder.layers[-1].params["b"]
+        b += offset.astype(b.dtype).repeat(b.size // len(offset))
 
 
 def dense_stack(widths, n_out, *, engine, activation, rng, dtype):
@@ -155,6 +165,7 @@ def build_mlp2(config, rng, engine):
     networks = {"encoder1": dense_stack([D, *H1], 2 * Z1, **kw), "encoder2": dense_stack([Z1, *H2], 2 * Z2, **kw),
                 "decoder2": dense_stack([Z2, *H2[::-1]], 2 * Z1, **kw),
                 "decoder1": dense_stack([Z1, *H1[::-1]], lik.outputs_per_value * D, **kw)}
+    shift_output_bias(networks["decoder1"], lik)
     return TwoLayerVAE(networks, lik, (Z1, Z2), config["image_shape"], config, engine)
 
 

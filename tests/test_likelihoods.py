@@ -381,6 +381,20 @@ def test_discretized_logistic_component_means_kernel_matches_the_reference():
     assert means[3].min() == 1.0 and means[4].max() == 0.0
 
 
+@pytest.mark.parametrize("model", ["mlp", "burgess"])
+def test_discretized_logistic_decoder_starts_near_the_uniform_distribution(model):
+    """The decoder's last bias starts at the likelihood's offset (means ½, log-scales −log 2π), so a fresh model
+    puts ~5.8 nats on an 8-bit value (uniform: log 256 = 5.55), not the ~6.8 of log-scales at 0."""
+    from minivae.data.shapes import make_shapes
+    from minivae.models import build_model
+    images, _ = make_shapes(16, seed=0)
+    vae = build_model(model, rng=np.random.default_rng(0), image_shape=(3, 64, 64), likelihood="discretized-logistic")
+    x = vae.likelihood.from_uint8(images, dtype=np.float64).reshape(len(images), -1)
+    out = vae.decode(np.zeros((len(images), vae.latent), vae.dtype)).astype(np.float64)
+    nats_per_value = -np.mean(vae.likelihood.log_prob(out, x)) / x.shape[1]
+    assert math.log(256) < nats_per_value < math.log(256) + 0.3
+
+
 def test_likelihood_loss_and_gradient_are_finite_in_float32_at_extremes():
     """No silent NaN: huge logits, huge/small scales and variances give finite losses and gradients in float32."""
     for name in NAMES:

@@ -100,6 +100,11 @@ class Likelihood:
         self.nll_kernel(out, x, *self.args(), scale, nll, dout)
         return nll, dout
 
+    def output_offset(self):
+        """Added to the decoder's last bias at initialization, one value per block of outputs (k,): where the
+        network's zero output is a poor first distribution. Zeros by default."""
+        return np.zeros(self.outputs_per_value)
+
     def check_data(self, x):
         check_unit_interval(self.name, x)
 
