@@ -37,9 +37,16 @@ def rel_error(a, b):
     return float(np.linalg.norm(a - b) / norm) if norm else float(np.linalg.norm(a))
 
 
-def assert_same(what, got, want):
+def assert_same(what, got, want, tol=TOL):
     err = rel_error(got, want)
-    assert err <= TOL, f"{what}: fast vs reference differ by {err:.2e} relative (tolerance {TOL:g})"
+    assert err <= tol, f"{what}: fast vs reference differ by {err:.2e} relative (tolerance {tol:g})"
+
+
+def iwae_tolerance(loss):
+    """IWAE's weights are softmax_k(log w_k): a rounding of log w_k, about ε·|log w_k|, is a relative error in w_k,
+    so its gradients agree only to ~ε·|L| times the cancellation in their sums. Measured on conv64 × discretized
+    logistic (|L| ≈ 1500 nats, 10 steps, data seeds 1-3): up to 4e-12, 12·ε·|L|; the bound keeps 20·ε·|L|."""
+    return max(TOL, 20 * np.finfo(np.float64).eps * float(np.max(np.abs(loss))))
 
 
 def build(model, likelihood, engine):
@@ -70,8 +77,9 @@ def test_engines_agree(model, likelihood, objective, steps=10, batch=3):
         probe_terms, probe_value, probe_grads = obj.loss_and_grads(probe, x, eps)
         assert_same(f"step {step} objective", value, probe_value)
         assert_same(f"step {step} loss per example", terms.loss, probe_terms.loss)
+        tol = iwae_tolerance(terms.loss) if objective == "iwae" else TOL
         for name in grads:
-            assert_same(f"step {step} gradient {name}", grads[name], probe_grads[name])
+            assert_same(f"step {step} gradient {name}", grads[name], probe_grads[name], tol)
         fast_opt.step(grads)
         ref_opt.step(obj.loss_and_grads(ref, x, eps)[2])
     for name, p in ref.params.items():
