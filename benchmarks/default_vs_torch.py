@@ -1,11 +1,14 @@
 """The default run against its PyTorch twin on the same wall time: `minivae train` with no flags (shapes, its
 default model and likelihood), then the twin (benchmarks/twins_torch.py: same layers, PyTorch's init, Bernoulli
 on grey values, torch.optim.Adam lr 1e-3, batches of 128 shuffled each epoch by a seeded Generator) trained for
-exactly the wall time minivae took; both scored by minivae/shape_scores.py on the same 2000 test images.
+the seconds minivae spent training (the sum of its epochs' `seconds`: training against training), and on to the
+whole wall time of minivae's command (start-up, compilation, per-epoch scoring and pictures included: the twin
+only trains); both scored by minivae/shape_scores.py on the same 2000 test images, the twin outside its clock.
 
     python benchmarks/default_vs_torch.py [--threads 2] [--out default_vs_torch.json]
 
-Prints and writes one JSON object: for each side, images seen, wall and CPU seconds (user + sys), PSNR, mask IoU.
+Prints and writes one JSON object: minivae's wall, CPU (user + sys) and training seconds, images seen, PSNR and mask
+IoU; the twin's training seconds, images seen, PSNR and mask IoU at each of the two budgets.
 On a shared machine take the two sides' ratio, not the seconds.
 """
 import argparse
@@ -64,6 +67,7 @@ def main():
     result = minivae.train(args.dir, n_train=args.n_train, quiet=True)
     data = load_dataset("shapes", seed=defaults.seed, n_train=args.n_train)
     ours = {"wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu,
+            "training_s": sum(row["seconds"] for row in result.metrics),
             "images": defaults.epochs * len(data.train), "psnr": result.metrics[-1]["psnr"],
             "iou": result.metrics[-1]["iou"]}
 
@@ -71,17 +75,22 @@ def main():
     module = twins_torch.build_model(TWINS.get(defaults.model, defaults.model), seed=defaults.seed)
     opt = twins_torch.make_optimizer(module, lr=defaults.lr)
     rng = np.random.default_rng(defaults.seed)
-    start_wall, start_cpu, seen = time.perf_counter(), cpu_seconds(), 0
-    while time.perf_counter() - start_wall < ours["wall_s"]:
+    budgets = {"training_s": ours["training_s"], "wall_s": ours["wall_s"]}
+    theirs, trained, seen = {}, 0.0, 0
+    while len(theirs) < len(budgets):
         for idx in np.array_split(rng.permutation(len(data.train)), -(-len(data.train) // defaults.batch_size)):
+            start = time.perf_counter()
             x = torch.from_numpy((data.train[idx] / 255.0).astype(np.float32))
             twins_torch.train_step(module, opt, x, torch.from_numpy(rng.standard_normal(
                 (len(idx), module.latent)).astype(np.float32)))
+            trained += time.perf_counter() - start
             seen += len(idx)
-            if time.perf_counter() - start_wall >= ours["wall_s"]:
+            for name, budget in budgets.items():  # scored outside the clock
+                if name not in theirs and trained >= budget:
+                    theirs[name] = {"trained_s": trained, "images": seen,
+                                    **torch_scores(module, data.test, data.factors["test"])}
+            if len(theirs) == len(budgets):
                 break
-    theirs = {"wall_s": time.perf_counter() - start_wall, "cpu_s": cpu_seconds() - start_cpu, "images": seen,
-              **torch_scores(module, data.test, data.factors["test"])}
     report = {"model": defaults.model, "likelihood": defaults.likelihood, "minivae": ours, "pytorch": theirs}
     print(json.dumps(report, indent=1))
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
