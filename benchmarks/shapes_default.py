@@ -6,7 +6,8 @@ process's CPU time (user + sys, both threads), so a budget measured on a shared 
 
 Each run is `minivae.train(dataset="shapes", model=M, likelihood=L, epochs=E, seed=0, **extra)` with everything else
 at its default (extra: optional key=value settings, as `minivae.train` takes them); one JSON line per epoch goes to
---out (and stdout); a run directory that already holds the run is continued (or, finished, only shown). `--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
+--out (and stdout); a run directory that already holds the run is continued (or, finished, only shown).
+`--data FILE.npz` trains on its `train` and `test` uint8 arrays (N, C, H, W) instead, e.g.
 ../shared/data/natural/photo-crops-64.npz (no PSNR/IoU then: they need the shapes' known colours). `--picture FILE`
 writes one grid after the runs: 8 test images on top, then per run its reconstructions decode(μ(x)) and 8 prior
 samples decode(z), z ~ N(0, I) from one seeded Generator, each row labelled.
@@ -53,8 +54,9 @@ def main():
     if args.data:
         with np.load(args.data, allow_pickle=False) as f:
             data = (f["train"], f["test"])
-    shown = (data[1] if data else load_dataset("shapes", seed=0, n_train=1).test)[:8]
-    rows, labels = [], ["test images"]
+    if args.picture:
+        shown = (data[1] if data else load_dataset("shapes", seed=0, n_train=1).test)[:8]
+        rows, labels = [], ["test images"]
     for spec in args.runs:
         model, likelihood, epochs, *extra = spec.split(":")
         settings = {k: literal(v) for k, v in (item.split("=", 1) for item in extra)}
@@ -73,9 +75,10 @@ def main():
         vae = minivae.train(run_dir, resume=run_dir if checkpoint_file(run_dir).is_file() else None, data=data,
                             model=model, likelihood=likelihood, epochs=int(epochs), n_train=args.n_train, seed=0,
                             progress=log, quiet=True, **settings).vae
-        z = np.random.default_rng(1).standard_normal((len(shown), vae.latent))
-        rows += [decode_pictures(vae, encode_mean(vae, shown)), decode_pictures(vae, z)]
-        labels += [f"{name}: reconstructions", f"{name}: samples"]
+        if args.picture:
+            z = np.random.default_rng(1).standard_normal((len(shown), vae.latent))
+            rows += [decode_pictures(vae, encode_mean(vae, shown)), decode_pictures(vae, z)]
+            labels += [f"{name}: reconstructions", f"{name}: samples"]
     if args.picture:
         save_grid(args.picture, np.concatenate([data_pictures(vae, shown), *rows]), ncol=len(shown), row_labels=labels)
 

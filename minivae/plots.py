@@ -13,7 +13,9 @@ from .images import save_image
 PANELS = (("negative ELBO (nats)", "train_loss", ("test_loss",)),  # ASCII titles: Pillow's built-in font
           ("reconstruction -log p(x|z)", "train_recon", ("test_recon", "recon")),
           ("KL(q(z|x) || p(z))", "train_kl", ("test_kl", "kl")))
-COLORS = {"train": (31, 119, 180), "test": (214, 39, 40)}
+PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+COLORS = {"train": PALETTE[0], "test": PALETTE[1]}
 PANEL_W, PANEL_H, MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 300, 230, 56, 12, 26, 34
 
 
@@ -102,10 +104,6 @@ def curves_image(metrics):
 def save_curves(path, metrics):
     """Write curves.png for `metrics` (a list of dicts with "epoch", "train_loss", "test_loss", ...)."""
     save_image(path, curves_image(metrics))
-
-
-PALETTE = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
 
 def overlap(a, b):
